@@ -1,0 +1,247 @@
+"""The decision function: Facts and a compiled policy in, a Decision out. Total and pure.
+
+Precedence is deny > confirm > allow; with no matching rule the policy's default (deny)
+applies. Any error (a refused argument, a condition that cannot be evaluated, a time
+budget overrun) is a deny that says what failed.
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import cel
+
+from guardrail._canonical import ArgumentRefused, canonical_args, digest
+from guardrail._extract import UNKNOWN, extract
+from guardrail._model import Decision, Effect, Facts, LoggingRequirement, Principal, Task, ToolCall
+from guardrail._policy import OutcomePolicy, Rule, ToolSpec
+
+MAX_TOOL_NAME = 128
+_BAD_NAME_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp", "Zs"})
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """Who acts and for which task, with their policy views computed once per task."""
+
+    principal: Principal
+    task: Task
+    principal_facts: Mapping[str, Any]
+    task_facts: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, principal: Principal, task: Task) -> Subject:
+        return cls(principal, task, principal.to_facts(), task.to_facts())
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    effect: Effect
+    rules: tuple[Rule, ...]
+    errors: tuple[str, ...]
+
+
+def normalize_tool_name(name: object) -> str | None:
+    """NFKC form of a tool name, or None when it cannot be a tool name at all."""
+    if not isinstance(name, str) or not name or len(name) > MAX_TOOL_NAME:
+        return None
+    normal = unicodedata.normalize("NFKC", name)
+    if any(unicodedata.category(c) in _BAD_NAME_CATEGORIES for c in normal):
+        return None
+    return normal
+
+
+def evaluate(policy: OutcomePolicy, call: ToolCall, subject: Subject,
+             resolve: Callable[[str], ToolSpec | None], *, budget_s: float = 1.0) -> Decision:
+    """Decide one call. Never raises; every failure becomes a deny."""
+    decision_id = uuid.uuid4().hex
+    try:
+        return _evaluate(policy, call, subject, resolve, decision_id, time.monotonic() + budget_s)
+    except Exception as err:  # fail closed: whatever broke, the answer is deny
+        return _fixed(policy, call, decision_id, "guardrail:error",
+                      f"the decision failed ({type(err).__name__}: {_short(err)})",
+                      errors=(f"{type(err).__name__}: {_short(err)}",))
+
+
+def _evaluate(policy: OutcomePolicy, call: ToolCall, subject: Subject,
+              resolve: Callable[[str], ToolSpec | None], decision_id: str,
+              deadline: float) -> Decision:
+    tool = normalize_tool_name(call.tool)
+    if tool is None:
+        return _fixed(policy, call, decision_id, "guardrail:tool-name",
+                      "the tool name is empty, too long or holds invisible/control characters")
+    try:
+        args = canonical_args(call.args)
+    except ArgumentRefused as err:
+        return _fixed(policy, call, decision_id, "guardrail:arguments",
+                      f"argument {err.path} was refused: {err.problem}")
+    args_digest = digest(args)
+    facts = extract(tool, args, resolve(tool), policy, subject.task)
+    activation = {
+        "args": args, "principal": subject.principal_facts, "task": subject.task_facts,
+        "boundary": facts.boundary.to_facts(), "intent": facts.intent,
+        "resource": facts.resource, "context": dict(subject.task.context), "state": {},
+        "call": {"tool": tool, "id": call.id},
+    }
+    built_in = _task_checks(facts, subject.task)
+    if built_in is not None:
+        rule_id, reason = built_in
+        return _build(policy, call, decision_id, args_digest, facts, activation,
+                      _Verdict(Effect.DENY, (), ()), fixed=(rule_id, reason))
+    verdict = _judge(policy, tool, facts, activation, deadline)
+    return _build(policy, call, decision_id, args_digest, facts, activation, verdict)
+
+
+def _task_checks(facts: Facts, task: Task) -> tuple[str, str] | None:
+    if task.expired():
+        return "guardrail:task-expired", f"task '{task.id}' expired at {task.expires_at}"
+    if task.intents and facts.intent not in task.intents:
+        return ("guardrail:task-scope", f"intent '{facts.intent}' is outside task '{task.id}' "
+                f"(its intents: {', '.join(task.intents)})")
+    return None
+
+
+def _judge(policy: OutcomePolicy, tool: str, facts: Facts, activation: dict[str, Any],
+           deadline: float) -> _Verdict:
+    rules, roots = policy.candidates(facts.intent)
+    context = cel.Context()
+    for root in roots:
+        context.add_variable(root, activation[root])
+    matched: dict[Effect, list[Rule]] = {Effect.DENY: [], Effect.CONFIRM: [], Effect.ALLOW: []}
+    errors: list[str] = []
+    errored: list[Rule] = []
+    for rule in rules:
+        if matched[Effect.DENY] and rule.effect is not Effect.DENY:
+            break  # a deny already decided; confirm and allow rules cannot change that
+        if (matched[Effect.CONFIRM] or errors) and rule.effect is Effect.ALLOW:
+            break
+        if not rule.selects(tool, facts.resource):
+            continue
+        if time.monotonic() > deadline:
+            errors.append("the decision ran past its time budget")
+            break
+        outcome = _run(rule, context)
+        if outcome is True:
+            matched[rule.effect].append(rule)
+        elif outcome is not False:
+            errors.append(f"rule '{rule.id}' could not be evaluated for this call: {outcome}")
+            errored.append(rule)
+    if errors:
+        return _Verdict(Effect.DENY, tuple(matched[Effect.DENY] + errored), tuple(errors))
+    for effect in (Effect.DENY, Effect.CONFIRM, Effect.ALLOW):
+        if matched[effect]:
+            return _Verdict(effect, tuple(matched[effect]), ())
+    return _Verdict(policy.default, (), ())
+
+
+def _run(rule: Rule, context: Any) -> bool | str:
+    """True/False when the condition holds or not; otherwise why it could not be decided."""
+    try:
+        result = rule.condition.evaluate(context)
+    except KeyError as err:
+        return f"it reads {err.args[0]!r}, which this call does not have"
+    except TypeError as err:
+        if "overload" in str(err):
+            return ("its condition mixes value types (a string, boolean or null where a number "
+                    "is expected?); values are never converted")
+        return _short(err)
+    except Exception as err:
+        return _short(err)
+    if isinstance(result, bool):
+        return result
+    return f"its condition gave {type(result).__name__}, not true or false"
+
+
+def _short(err: BaseException) -> str:
+    text = str(err).split(". ")[0].splitlines()[0] if str(err) else type(err).__name__
+    return text[:200]
+
+
+def _build(policy: OutcomePolicy, call: ToolCall, decision_id: str, args_digest: str,
+           facts: Facts, activation: dict[str, Any], verdict: _Verdict,
+           fixed: tuple[str, str] | None = None) -> Decision:
+    logging = facts.logging
+    for rule in verdict.rules:
+        if rule.logging is not None:
+            logging = logging.merge(rule.logging)
+    facts = replace(facts, logging=logging)
+    hidden = _hider(logging)
+    if fixed is not None:
+        rule_ids, reason = (fixed[0],), fixed[1]
+    elif verdict.errors:
+        rule_ids = tuple(r.id for r in verdict.rules) or ("guardrail:error",)
+        reason = "; ".join(verdict.errors)
+    elif verdict.rules:
+        rule_ids = tuple(r.id for r in verdict.rules)
+        reason = "; ".join(_reason(r, activation, hidden) for r in verdict.rules)
+    else:
+        rule_ids, reason = (f"guardrail:default-{policy.default.value}",), _default_reason(facts)
+    instruction = _instruction(verdict, facts.tool, reason, activation, hidden)
+    return Decision(
+        effect=verdict.effect, tool=facts.tool, call_id=call.id, rule_ids=rule_ids,
+        reason=reason, instruction=instruction, policy_name=policy.name,
+        policy_version=policy.version, policy_digest=policy.digest, args_digest=args_digest,
+        decision_id=decision_id, facts=facts,
+        controls=tuple(sorted({c for r in verdict.rules for c in r.controls})),
+        errors=verdict.errors,
+    )
+
+
+def _reason(rule: Rule, activation: dict[str, Any], hidden: Callable[[str], bool]) -> str:
+    if rule.reason is None:
+        return f"rule '{rule.id}' ({rule.effect.value})"
+    return rule.reason.render(activation, hidden)
+
+
+def _default_reason(facts: Facts) -> str:
+    if facts.intent == UNKNOWN:
+        return (f"tool '{facts.tool}' has no known intent; declare one with "
+                f"@guard.tool(intent=...) or map it under 'tools:' in the policy")
+    return f"no rule allows intent '{facts.intent}' for tool '{facts.tool}' (default deny)"
+
+
+def _instruction(verdict: _Verdict, tool: str, reason: str, activation: dict[str, Any],
+                 hidden: Callable[[str], bool]) -> str:
+    custom = next((r.instruction for r in verdict.rules if r.instruction is not None), None)
+    if custom is not None:
+        return custom.render(activation, hidden)
+    if verdict.effect is Effect.ALLOW:
+        return f"The call to `{tool}` is allowed."
+    if verdict.effect is Effect.CONFIRM:
+        return (f"The call to `{tool}` needs a human approval ({reason}). Do not retry it; "
+                f"ask the user to approve it.")
+    return (f"The call to `{tool}` was blocked by policy ({reason}). Do not retry it with the "
+            f"same arguments; tell the user why, or ask them how to proceed.")
+
+
+def _hider(logging: LoggingRequirement) -> Callable[[str], bool]:
+    hidden = logging.redact
+
+    def is_hidden(path: str) -> bool:
+        return any(h == path or h.startswith((path + ".", path + "[")) or
+                   path.startswith((h + ".", h + "[")) for h in hidden)
+
+    return is_hidden
+
+
+def refusal(policy: OutcomePolicy, call: ToolCall, rule_id: str, reason: str, *,
+            errors: tuple[str, ...] = ()) -> Decision:
+    """A deny reached before any facts exist (bad name, refused arguments, internal error)."""
+    return _fixed(policy, call, uuid.uuid4().hex, rule_id, reason, errors)
+
+
+def _fixed(policy: OutcomePolicy, call: ToolCall, decision_id: str, rule_id: str, reason: str,
+           errors: tuple[str, ...] = ()) -> Decision:
+    tool = normalize_tool_name(call.tool) or repr(call.tool)[:MAX_TOOL_NAME]
+    return Decision(
+        effect=Effect.DENY, tool=tool, call_id=str(call.id), rule_ids=(rule_id,), reason=reason,
+        instruction=(f"The call to `{tool}` was blocked ({reason}). Do not retry it as is; "
+                     f"fix the call or ask the user."),
+        policy_name=policy.name, policy_version=policy.version, policy_digest=policy.digest,
+        args_digest="", decision_id=decision_id, errors=errors,
+    )

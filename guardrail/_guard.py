@@ -1,0 +1,328 @@
+"""`Guard`: the one pipeline every entry point feeds.
+
+extract -> decide -> (confirm) -> re-check arguments -> execute -> evidence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar, overload
+
+from opentelemetry.trace import Span, TracerProvider
+
+from guardrail import _semconv as sc
+from guardrail._canonical import ArgumentRefused, canonical_args, digest
+from guardrail._confirm import ApprovalLedger, ConfirmationRequest, Confirmer, as_approval
+from guardrail._decide import Subject, evaluate, normalize_tool_name, refusal
+from guardrail._errors import ToolCallDenied
+from guardrail._evidence import Recorder
+from guardrail._model import Decision, Effect, Principal, Task, ToolCall
+from guardrail._policy import OutcomePolicy, ToolSpec, load_policy
+from guardrail._task import Scope, TaskScope, current_scope
+from guardrail._tool import OnDeny, register_tool
+
+R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
+_log = logging.getLogger("guardrail")
+
+
+class Guard:
+    """Puts an outcome policy between an agent and its tools.
+
+    Args:
+        policy: the compiled policy (see `load_policy`).
+        confirmer: asked when a rule's effect is ``confirm``; without one, such calls are denied.
+        tracer_provider: where evidence spans go (default: the global provider).
+        confirm_timeout_s: how long a confirmer may take before the call is denied.
+        approval_ttl_s: how long an approval request stays valid.
+        decision_budget_s: time budget for evaluating the rules of one call.
+    """
+
+    def __init__(self, policy: OutcomePolicy, *, confirmer: Confirmer | None = None,
+                 tracer_provider: TracerProvider | None = None, confirm_timeout_s: float = 300.0,
+                 approval_ttl_s: float = 300.0, decision_budget_s: float = 1.0) -> None:
+        self._policy = policy
+        self._confirmer = confirmer
+        self._recorder = Recorder(tracer_provider)
+        self._ledger = ApprovalLedger(approval_ttl_s)
+        self._tools: dict[str, ToolSpec] = {}
+        self._tools_lock = threading.Lock()
+        self._sequence = itertools.count(1)
+        self._confirm_timeout_s = confirm_timeout_s
+        self._budget_s = decision_budget_s
+
+    @classmethod
+    def from_path(cls, *paths: str | os.PathLike[str], **options: Any) -> Guard:
+        """A guard for the policy in these files or directories (see `load_policy`)."""
+        return cls(load_policy(*paths), **options)
+
+    @property
+    def policy(self) -> OutcomePolicy:
+        """The compiled policy this guard enforces."""
+        return self._policy
+
+    @property
+    def tools(self) -> Mapping[str, ToolSpec]:
+        """Tools registered through `tool` or `register`, by name."""
+        return dict(self._tools)
+
+    # -- tasks ------------------------------------------------------------------------------
+
+    def task(self, goal: str = "", *, principal: Principal | None = None,
+             intents: Iterable[str] = (), environment: str | None = None,
+             tenant: str | None = None, ticket: str | None = None, budget: float | None = None,
+             expires_in: timedelta | float | None = None, task_id: str | None = None,
+             attributes: Mapping[str, Any] | None = None,
+             context: Mapping[str, Any] | None = None) -> TaskScope:
+        """Enter a task: every call inside is judged for ``principal`` against this task."""
+        if isinstance(expires_in, (int, float)):
+            expires_in = timedelta(seconds=expires_in)
+        fields: dict[str, Any] = {
+            "goal": goal, "intents": tuple(intents), "environment": environment,
+            "tenant": tenant, "ticket": ticket, "budget": budget,
+            "expires_at": datetime.now(timezone.utc) + expires_in if expires_in else None,
+            "attributes": dict(attributes or {}), "context": dict(context or {}),
+        }
+        if task_id:
+            fields["id"] = task_id
+        owner = principal or current_scope().subject.principal
+        return TaskScope(self._recorder, owner, Task(**fields))
+
+    # -- deciding ---------------------------------------------------------------------------
+
+    def decide(self, call: ToolCall, *, principal: Principal | None = None,
+               task: Task | None = None) -> Decision:
+        """Decide one call without running anything. Never raises: failures are denies."""
+        try:
+            subject = self._subject(principal, task)
+        except Exception as err:
+            return self._refuse(call, f"the principal or task is unusable ({err})")
+        return evaluate(self._policy, call, subject, self._resolve, budget_s=self._budget_s)
+
+    async def adecide(self, call: ToolCall, *, principal: Principal | None = None,
+                      task: Task | None = None) -> Decision:
+        """Async twin of `decide`."""
+        return self.decide(call, principal=principal, task=task)
+
+    def _subject(self, principal: Principal | None, task: Task | None) -> Subject:
+        scope = current_scope().subject
+        if principal is None and task is None:
+            return scope
+        return Subject.of(principal or scope.principal, task or scope.task)
+
+    def _resolve(self, name: str) -> ToolSpec | None:
+        # the policy's map wins: security owners decide what a tool is for
+        return self._policy.tools.get(name) or self._tools.get(name)
+
+    def _refuse(self, call: ToolCall, reason: str) -> Decision:
+        return refusal(self._policy, call, "guardrail:error", reason, errors=(reason,))
+
+    # -- registering tools ------------------------------------------------------------------
+
+    def register(self, spec: ToolSpec) -> None:
+        """Declare what a tool is for (adapters call this for the tools they wrap)."""
+        register_tool(self._tools, self._tools_lock, spec)
+
+    @overload
+    def tool(self, fn: F, /) -> F: ...
+    @overload
+    def tool(self, *, intent: str | None = None, resource: str | None = None,
+             name: str | None = None, description: str | None = None,
+             reads: Iterable[str] = (), writes: Iterable[str] = (),
+             destinations: Iterable[str] = (), environment_arg: str | None = None,
+             tenant_arg: str | None = None, on_deny: OnDeny = "raise") -> Callable[[F], F]: ...
+
+    def tool(self, fn: F | None = None, /, **options: Any) -> F | Callable[[F], F]:
+        """Guard a sync or async function: ``@guard.tool(intent="purchase", resource="order")``.
+
+        The returned function is the only handle the agent should get: every call is decided,
+        confirmed where needed, re-checked and recorded before the function body runs. A
+        denial raises `ToolCallDenied`, or returns ``on_deny(decision)`` if a callable is given.
+        """
+        from guardrail._tool import guard_function
+
+        if fn is not None:
+            return guard_function(self, fn, **options)
+        return lambda f: guard_function(self, f, **options)
+
+    # -- the pipeline -----------------------------------------------------------------------
+
+    def execute(self, call: ToolCall, run: Callable[[Mapping[str, object]], R], *,
+                description: str | None = None, on_deny: OnDeny = "raise") -> R | Any:
+        """Decide ``call`` and, if allowed, return ``run(call.args)``; record the evidence."""
+        scope = current_scope()
+        with self._recorder.call_span(_span_name(call), str(call.id), description) as span:
+            decision, args = self._decide_for_run(call, scope)
+            if decision.effect is Effect.CONFIRM:
+                decision = self._confirm(span, decision, args, scope)
+            decision = self._gate(span, call, decision, args, scope)
+            if not decision.allowed:
+                return _denial(decision, on_deny)
+            try:
+                result = run(call.args)
+            except BaseException as failure:
+                self._recorder.finish(span, decision, nested=False, failure=failure)
+                raise
+            self._recorder.finish(span, decision, nested=False)
+            return result
+
+    async def aexecute(self, call: ToolCall, run: Callable[[Mapping[str, object]], Awaitable[R]],
+                       *, description: str | None = None, on_deny: OnDeny = "raise") -> R | Any:
+        """Async twin of `execute`; ``run`` returns an awaitable."""
+        scope = current_scope()
+        with self._recorder.call_span(_span_name(call), str(call.id), description) as span:
+            decision, args = self._decide_for_run(call, scope)
+            if decision.effect is Effect.CONFIRM:
+                request = self._open_request(span, decision, args, scope)
+                decision = request if isinstance(request, Decision) else self._close_request(
+                    span, decision, request, await self._ask_async(request))
+            decision = self._gate(span, call, decision, args, scope)
+            if not decision.allowed:
+                return _denial(decision, on_deny)
+            try:
+                result = await run(call.args)
+            except BaseException as failure:
+                self._recorder.finish(span, decision, nested=False, failure=failure)
+                raise
+            self._recorder.finish(span, decision, nested=False)
+            return result
+
+    def _decide_for_run(self, call: ToolCall, scope: Scope) -> tuple[Decision, dict[str, Any]]:
+        decision = evaluate(self._policy, call, scope.subject, self._resolve,
+                            budget_s=self._budget_s)
+        try:
+            args = canonical_args(call.args) if decision.args_digest else {}
+        except ArgumentRefused:
+            args = {}
+        return decision, args
+
+    def _gate(self, span: Span, call: ToolCall, decision: Decision, args: dict[str, Any],
+              scope: Scope) -> Decision:
+        """Re-check the arguments, record the decision, and mark a denial on the span."""
+        if decision.allowed:
+            decision = self._recheck(decision, call)
+        self._record(span, decision, scope, args)
+        if not decision.allowed:
+            self._recorder.finish(span, decision, nested=_nested(span))
+        return decision
+
+    def _recheck(self, decision: Decision, call: ToolCall) -> Decision:
+        """The arguments about to run must be the ones decided (and approved)."""
+        try:
+            now = digest(canonical_args(call.args))
+        except Exception:
+            now = ""
+        if now == decision.args_digest:
+            return decision
+        return _denied(decision, "guardrail:args-changed",
+                       "the arguments changed after the decision; decide the new call afresh")
+
+    def _record(self, span: Span, decision: Decision, scope: Scope, args: dict[str, Any]) -> None:
+        try:
+            self._recorder.decision(span, decision, next(self._sequence), scope.attributes, args)
+        except Exception:  # evidence problems never change or break a decision
+            _log.warning("guardrail: could not record decision %s", decision.decision_id,
+                         exc_info=True)
+
+    # -- confirmation -----------------------------------------------------------------------
+
+    def _confirm(self, span: Span, decision: Decision, args: dict[str, Any],
+                 scope: Scope) -> Decision:
+        request = self._open_request(span, decision, args, scope)
+        if isinstance(request, Decision):
+            return request
+        return self._close_request(span, decision, request, self._ask_sync(request))
+
+    def _open_request(self, span: Span, decision: Decision, args: dict[str, Any],
+                      scope: Scope) -> ConfirmationRequest | Decision:
+        if self._confirmer is None:
+            return _denied(decision, "guardrail:no-confirmer",
+                           f"{decision.reason}; it needs a human approval and no confirmer is "
+                           f"configured")
+        subject = scope.subject
+        request = self._ledger.open(decision, args, subject.principal, subject.task)
+        self._recorder.event(span, sc.EVENT_CONFIRM_REQUESTED,
+                             {sc.APPROVAL_ID: request.approval_id, sc.REASON: decision.reason})
+        return request
+
+    def _close_request(self, span: Span, decision: Decision, request: ConfirmationRequest,
+                       answer: object) -> Decision:
+        if isinstance(answer, Decision):  # the confirmer failed or timed out
+            self._ledger.withdraw(request.approval_id)
+            return answer
+        approval = as_approval(answer, request, type(self._confirmer).__name__)
+        problem = self._ledger.redeem(approval)
+        self._recorder.event(span, sc.EVENT_CONFIRM_ANSWERED, {
+            sc.APPROVAL_ID: request.approval_id, sc.APPROVER: approval.approver[:128],
+            sc.DECISION: "approved" if problem is None else "refused",
+        })
+        if problem is not None:
+            return _denied(decision, "guardrail:not-confirmed",
+                           f"{decision.reason}; not confirmed: {problem}")
+        return replace(decision, effect=Effect.ALLOW, approval_id=request.approval_id,
+                       approver=approval.approver,
+                       instruction=f"The call to `{decision.tool}` was approved and runs.")
+
+    def _ask_sync(self, request: ConfirmationRequest) -> object:
+        confirmer = self._confirmer
+        assert confirmer is not None  # _open_request refused the call otherwise
+        box: list[object] = []
+
+        def ask() -> None:
+            try:
+                box.append(confirmer.confirm(request))
+            except Exception as err:
+                box.append(_denied(request.decision, "guardrail:confirmer-error",
+                                   f"the confirmer failed ({type(err).__name__})"))
+
+        worker = threading.Thread(target=ask, name="guardrail-confirm", daemon=True)
+        worker.start()
+        worker.join(self._confirm_timeout_s)
+        if not box:
+            return _denied(request.decision, "guardrail:confirm-timeout",
+                           f"no answer within {self._confirm_timeout_s:g}s")
+        return box[0]
+
+    async def _ask_async(self, request: ConfirmationRequest) -> object:
+        confirmer = self._confirmer
+        assert confirmer is not None
+        aconfirm = getattr(confirmer, "aconfirm", None)
+        try:
+            pending = aconfirm(request) if aconfirm else asyncio.to_thread(confirmer.confirm,
+                                                                           request)
+            return await asyncio.wait_for(pending, self._confirm_timeout_s)
+        except asyncio.TimeoutError:
+            return _denied(request.decision, "guardrail:confirm-timeout",
+                           f"no answer within {self._confirm_timeout_s:g}s")
+        except Exception as err:
+            return _denied(request.decision, "guardrail:confirmer-error",
+                           f"the confirmer failed ({type(err).__name__})")
+
+
+def _denied(decision: Decision, rule_id: str, reason: str) -> Decision:
+    return replace(decision, effect=Effect.DENY, rule_ids=(*decision.rule_ids, rule_id),
+                   reason=reason, errors=(*decision.errors, reason),
+                   instruction=(f"The call to `{decision.tool}` was not run ({reason}). Do not "
+                                f"retry it; ask the user how to proceed."))
+
+
+def _denial(decision: Decision, on_deny: OnDeny) -> Any:
+    if on_deny == "raise":
+        raise ToolCallDenied(decision)
+    return on_deny(decision)
+
+
+def _span_name(call: ToolCall) -> str:
+    return normalize_tool_name(call.tool) or "invalid-tool-name"
+
+
+def _nested(span: Span) -> bool:
+    return getattr(span, "name", "").startswith("guardrail.decision")
+

@@ -1,0 +1,135 @@
+"""Scanners that find data classes and destinations in argument values.
+
+Secrets by known token formats, then by key names, then by entropy; e-mail addresses; card
+numbers that pass the Luhn check; IBANs that pass mod-97; URLs and their hosts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+from guardrail._model import Finding
+
+SECRET, PII, FINANCIAL = "secret", "pii", "financial"
+
+_TOKEN_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern)) for name, pattern in (
+        ("aws-access-key", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+        ("github-token", r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"),
+        ("github-fine-grained-token", r"\bgithub_pat_[A-Za-z0-9_]{40,}\b"),
+        ("slack-token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
+        ("stripe-key", r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}\b"),
+        ("google-api-key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
+        ("openai-key", r"\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}\b"),
+        ("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+        ("private-key", r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----"),
+        ("bearer-token", r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*"),
+        ("password-assignment", r"(?i)\b(?:password|passwd|pwd|secret|api_?key)\s*[=:]\s*\S{6,}"),
+        ("url-credentials", r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"),
+    )
+)
+_SECRET_KEYS = re.compile(
+    r"(?i)(?:^|_|-)(?:password|passwd|secret|token|api_?key|apikey|private_?key|credential"
+    r"|client_secret|access_key)s?(?:$|_|-)"
+)
+_CANDIDATE = re.compile(r"[A-Za-z0-9_+/=.-]{24,}")
+_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)\b")
+_CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s<>\"'`]+")
+
+
+def secret_kind(key: str, text: str) -> str | None:
+    """Name the kind of secret ``text`` (under argument ``key``) is, or None."""
+    for name, pattern in _TOKEN_FORMATS:
+        if pattern.search(text):
+            return name
+    if text and _SECRET_KEYS.search(key):
+        return "secret-named-argument"
+    for token in _CANDIDATE.findall(text):
+        if _looks_random(token):
+            return "high-entropy-string"
+    return None
+
+
+def _looks_random(token: str) -> bool:
+    # mixed case and digits rule out words, paths and lowercase hex digests (commit ids)
+    if not (any(c.islower() for c in token) and any(c.isupper() for c in token)
+            and any(c.isdigit() for c in token)):
+        return False
+    counts = Counter(token)
+    entropy = -sum(n / len(token) * math.log2(n / len(token)) for n in counts.values())
+    return entropy >= 4.0
+
+
+def luhn_valid(digits: str) -> bool:
+    """The Luhn check card numbers carry."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def iban_valid(iban: str) -> bool:
+    """The ISO 13616 mod-97 check."""
+    text = iban[4:] + iban[:4]
+    return int("".join(str(int(c, 36)) for c in text)) % 97 == 1
+
+
+def scan_text(path: str, key: str, text: str) -> Iterator[Finding]:
+    """Every data class found in one string argument."""
+    kind = secret_kind(key, text)
+    if kind:
+        yield Finding(path, SECRET, kind)
+    if "@" in text and _EMAIL.search(text):
+        yield Finding(path, PII, "email")
+    for match in _CARD.finditer(text):
+        digits = re.sub(r"\D", "", match.group())
+        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+            yield Finding(path, FINANCIAL, "card-number")
+            break
+    for match in _IBAN.finditer(text):
+        if iban_valid(match.group().replace(" ", "")):
+            yield Finding(path, FINANCIAL, "iban")
+            break
+
+
+def hosts_in(text: str, *, as_destination: bool) -> Iterator[str]:
+    """Hosts of URLs in ``text``; with ``as_destination``, also e-mail domains and bare hosts."""
+    for match in _URL.finditer(text):
+        host = _url_host(match.group())
+        if host:
+            yield host
+    if as_destination:
+        for match in _EMAIL.finditer(text):
+            yield match.group(1).lower().rstrip(".")
+        if " " not in text and "." in text and "/" not in text and "@" not in text:
+            yield text.lower().rstrip(".")
+
+
+def _url_host(url: str) -> str | None:
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return host.rstrip(".") if host else None
+
+
+def is_internal(host: str, internal_domains: tuple[str, ...]) -> bool:
+    """Whether ``host`` is inside the policy's internal domains, loopback or a private network."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return any(host == d or host.endswith("." + d) for d in internal_domains)
+    # link-local (cloud metadata endpoints) is not a place data may go unremarked
+    return (address.is_private or address.is_loopback) and not address.is_link_local

@@ -1,0 +1,1 @@
+"""Policies shipped with outcome-guardrail, one per scenario. Use `policy_path`."""
