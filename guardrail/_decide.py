@@ -100,6 +100,8 @@ def _evaluate(policy: OutcomePolicy, call: ToolCall, subject: Subject,
 def _task_checks(facts: Facts, task: Task) -> tuple[str, str] | None:
     if task.expired():
         return "guardrail:task-expired", f"task '{task.id}' expired at {task.expires_at}"
+    if task.intents and facts.intent == UNKNOWN:
+        return "guardrail:unknown-tool", _default_reason(facts)
     if task.intents and facts.intent not in task.intents:
         return ("guardrail:task-scope", f"intent '{facts.intent}' is outside task '{task.id}' "
                 f"(its intents: {', '.join(task.intents)})")
@@ -129,14 +131,26 @@ def _judge(policy: OutcomePolicy, tool: str, facts: Facts, activation: dict[str,
         if outcome is True:
             matched[rule.effect].append(rule)
         elif outcome is not False:
-            errors.append(f"rule '{rule.id}' could not be evaluated for this call: {outcome}")
+            errors.append(outcome)
             errored.append(rule)
     if errors:
+        errors = _group_errors(errored, errors)
         return _Verdict(Effect.DENY, tuple(matched[Effect.DENY] + errored), tuple(errors))
     for effect in (Effect.DENY, Effect.CONFIRM, Effect.ALLOW):
         if matched[effect]:
             return _Verdict(effect, tuple(matched[effect]), ())
     return _Verdict(policy.default, (), ())
+
+
+def _group_errors(rules: list[Rule], errors: list[str]) -> list[str]:
+    """One line per distinct failure, naming every rule that hit it."""
+    by_error: dict[str, list[str]] = {}
+    for rule, error in zip(rules, errors):
+        by_error.setdefault(error, []).append(f"'{rule.id}'")
+    for error in errors[len(rules):]:
+        by_error.setdefault(error, [])
+    return [f"{'rule' if len(ids) == 1 else 'rules'} {', '.join(ids)} could not be evaluated "
+            f"for this call: {error}" if ids else error for error, ids in by_error.items()]
 
 
 def _run(rule: Rule, context: Any) -> bool | str:

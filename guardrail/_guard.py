@@ -43,11 +43,14 @@ class Guard:
         confirm_timeout_s: how long a confirmer may take before the call is denied.
         approval_ttl_s: how long an approval request stays valid.
         decision_budget_s: time budget for evaluating the rules of one call.
+        on_decision: called with every final decision of a guarded call (for metrics, logs);
+            its errors are logged and never change the decision.
     """
 
     def __init__(self, policy: OutcomePolicy, *, confirmer: Confirmer | None = None,
                  tracer_provider: TracerProvider | None = None, confirm_timeout_s: float = 300.0,
-                 approval_ttl_s: float = 300.0, decision_budget_s: float = 1.0) -> None:
+                 approval_ttl_s: float = 300.0, decision_budget_s: float = 1.0,
+                 on_decision: Callable[[Decision], object] | None = None) -> None:
         self._policy = policy
         self._confirmer = confirmer
         self._recorder = Recorder(tracer_provider)
@@ -57,6 +60,7 @@ class Guard:
         self._sequence = itertools.count(1)
         self._confirm_timeout_s = confirm_timeout_s
         self._budget_s = decision_budget_s
+        self._on_decision = on_decision
 
     @classmethod
     def from_path(cls, *paths: str | os.PathLike[str], **options: Any) -> Guard:
@@ -230,6 +234,12 @@ class Guard:
         except Exception:  # evidence problems never change or break a decision
             _log.warning("guardrail: could not record decision %s", decision.decision_id,
                          exc_info=True)
+        if self._on_decision is not None:
+            try:
+                self._on_decision(decision)
+            except Exception:
+                _log.warning("guardrail: on_decision failed for %s", decision.decision_id,
+                             exc_info=True)
 
     # -- confirmation -----------------------------------------------------------------------
 

@@ -37,6 +37,9 @@ _SECRET_KEYS = re.compile(
     r"(?i)(?:^|_|-)(?:password|passwd|secret|token|api_?key|apikey|private_?key|credential"
     r"|client_secret|access_key)s?(?:$|_|-)"
 )
+# identifiers and references name a secret without being one: secret_id, token_url, key_name
+_REFERENCE_KEYS = re.compile(r"(?i)(?:_|-)(?:id|ids|name|names|ref|path|arn|url|type|count|"
+                             r"ttl|length|expiry|expires|minutes|seconds)$")
 _CANDIDATE = re.compile(r"[A-Za-z0-9_+/=.-]{24,}")
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)\b")
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
@@ -49,7 +52,7 @@ def secret_kind(key: str, text: str) -> str | None:
     for name, pattern in _TOKEN_FORMATS:
         if pattern.search(text):
             return name
-    if text and _SECRET_KEYS.search(key):
+    if text and _SECRET_KEYS.search(key) and not _REFERENCE_KEYS.search(key):
         return "secret-named-argument"
     for token in _CANDIDATE.findall(text):
         if _looks_random(token):

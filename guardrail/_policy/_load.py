@@ -230,7 +230,7 @@ def _selector(value: str | tuple[str, ...] | None) -> frozenset[str] | None:
 def _template(f: _File, loc: DataPath, text: str | None, rule_id: str) -> ReasonTemplate | None:
     if text is None:
         return None
-    parsed = parse_template(text)
+    parsed = parse_template(text.strip())
     if isinstance(parsed, str):
         f.problem(loc, parsed, "name a value the condition could read, e.g. {args.amount}",
                   rule_id)

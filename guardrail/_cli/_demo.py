@@ -1,0 +1,134 @@
+"""``guardrail demo``: the five scenarios as agent tool calls, a table of decisions, evidence."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from guardrail._cli._scenarios import APPROVED, EPISODES, REJECTED, Episode, build_tools
+from guardrail._cli._scenarios import demo_approver as _approver
+from guardrail._confirm import Approval, CallbackConfirmer, ConfirmationRequest, ConsoleConfirmer
+from guardrail._guard import Guard
+from guardrail._model import Decision, Effect, ToolCall
+from guardrail._policy import load_policy
+
+
+@dataclass(frozen=True)
+class Row:
+    """One played call: what was expected and what the guard decided."""
+
+    scenario: str
+    call: str
+    expect: str
+    outcome: str
+    decision: Decision
+    note: str
+    result: Any
+
+
+def outcome_of(decision: Decision) -> str:
+    """The table's word for a final decision, naming confirmations and their answer."""
+    if decision.approver is not None:
+        return APPROVED
+    if "guardrail:not-confirmed" in decision.rule_ids:
+        return REJECTED
+    return decision.effect.value
+
+
+def auto_confirmer() -> CallbackConfirmer:
+    """Answers like the demo's approver would, bound to the request it was given."""
+
+    def answer(request: ConfirmationRequest) -> Approval:
+        approved, note = _approver(request.tool)
+        return Approval(request.approval_id, request.binding, approved, "demo-approver", note)
+
+    return CallbackConfirmer(answer)
+
+
+def play(guard: Guard, episodes: tuple[Episode, ...] = EPISODES) -> list[Row]:
+    """Run every episode's calls through guarded tools, the way an agent's loop would."""
+    tools = build_tools(guard)
+    rows: list[Row] = []
+    for episode in episodes:
+        with guard.task(principal=episode.principal, **episode.task):
+            for step in episode.steps:
+                decisions: list[Decision] = []
+                result = _dispatch(guard, tools, step.tool, step.args, decisions.append)
+                decision = decisions[-1]
+                call = f"{step.tool}({_short_args(step.args)})"
+                rows.append(Row(episode.scenario, call, step.expect, outcome_of(decision),
+                                decision, step.note, result))
+    return rows
+
+
+def _dispatch(guard: Guard, tools: dict[str, Callable[..., Any]], name: str,
+              args: dict[str, Any], seen: Callable[[Decision], None]) -> Any:
+    """Call a tool by the name the model gave; a name with no tool is still decided."""
+    guard_listener = guard._on_decision  # noqa: SLF001 - the demo borrows the hook per call
+    guard._on_decision = seen  # noqa: SLF001
+    try:
+        tool = tools.get(name)
+        if tool is None:
+            return guard.execute(ToolCall(name, args), lambda _: None, on_deny=lambda d: None)
+        try:
+            return tool(**args)
+        except Exception as err:
+            return err
+    finally:
+        guard._on_decision = guard_listener  # noqa: SLF001
+
+
+def _short_args(args: dict[str, Any]) -> str:
+    text = ", ".join(f"{k}={v!r}" for k, v in args.items())
+    return text if len(text) <= 48 else text[:47] + "…"
+
+
+def run_demo(*, interactive: bool, policies: tuple[str, ...], trace_file: str | None) -> None:
+    """Play the scenarios against the policies, print the table, write the evidence."""
+    from guardrail.policies import policy_path
+    from guardrail.telemetry import configure
+
+    started = time.perf_counter()
+    provider, where = configure(service_name="guardrail-demo", trace_file=trace_file)
+    confirmer = ConsoleConfirmer() if interactive else auto_confirmer()
+    guard = Guard(load_policy(*(policies or (policy_path(),))), confirmer=confirmer,
+                  tracer_provider=provider)
+    rows = play(guard)
+    provider.force_flush()
+    provider.shutdown()
+    console = Console(width=None if Console().is_terminal else 150)
+    console.print(_table(rows))
+    mismatched = [r for r in rows if r.outcome != r.expect]
+    counts = {e.value: sum(r.decision.effect is e for r in rows) for e in Effect}
+    console.print(f"{len(rows)} calls: {counts['allow']} ran, {counts['deny']} stopped; "
+                  f"{sum(r.outcome in (APPROVED, REJECTED) for r in rows)} asked a human "
+                  f"({'asked on this terminal' if interactive else 'auto-answered'}); "
+                  f"{time.perf_counter() - started:.2f}s")
+    if mismatched and not interactive and not policies:
+        console.print(f"[red]{len(mismatched)} call(s) did not get the expected decision[/red]")
+    console.print(f"Evidence: one span per call written to {where}.")
+    if where.endswith(".jsonl"):
+        console.print("View it in Jaeger: Search -> Upload JSON, or see README 'Evidence in "
+                      "Jaeger' to export straight to a running Jaeger.")
+
+
+def _table(rows: list[Row]) -> Table:
+    table = Table(title="outcome-guardrail demo: five scenarios, one policy set",
+                  show_lines=False, expand=True)
+    for name, style in (("scenario", "cyan"), ("agent call", ""), ("decision", ""),
+                        ("rule", "magenta"), ("reason", "")):
+        table.add_column(name, style=style, overflow="fold")
+    colours = {"allow": "green", "deny": "red", APPROVED: "yellow", REJECTED: "red"}
+    for r in rows:
+        label = f"[{colours.get(r.outcome, 'white')}]{r.outcome}[/]"
+        note = f" [dim]({r.note})[/dim]" if r.note else ""
+        rule = ", ".join(x for x in r.decision.rule_ids if x != "guardrail:not-confirmed")
+        table.add_row(r.scenario, escape(r.call) + note, label, escape(rule),
+                      escape(r.decision.reason))
+    return table
