@@ -105,14 +105,14 @@ def _compile(files: list[_File], problems: list[PolicyProblem]) -> OutcomePolicy
     rules: list[Rule] = []
     examples: list[Example] = []
     for f in files:
+        rules.extend(_rules(f, vocabulary))
         if f.doc:
             _merge_tools(f, f.doc, tools)
-            rules.extend(_rules(f, f.doc, vocabulary))
             examples.extend(_examples(f, f.doc))
     _check_unique_ids(files, rules)
     problems.extend(p for f in files for p in f.problems)
     if problems:
-        raise PolicyError(problems)
+        raise PolicyError(sorted(problems, key=lambda p: (p.path, p.line or 0)))
     return _assemble(files, rules, tools, examples)
 
 
@@ -186,36 +186,55 @@ def _merge_tools(f: _File, doc: PolicyDocument, tools: dict[str, ToolSpec]) -> N
         tools[name] = tool
 
 
-def _rules(f: _File, doc: PolicyDocument, vocabulary: set[str]) -> list[Rule]:
-    out = []
-    for i, spec in enumerate(doc.rules):
-        rule = _rule(f, ("rules", i), spec, vocabulary)
-        if rule is not None:
-            out.append(rule)
-    return out
+def _rules(f: _File, vocabulary: set[str]) -> list[Rule]:
+    """Check every rule's names, condition and templates, even in a document that failed
+    validation elsewhere, so one run reports every problem; compile the rules if all is well."""
+    raw_rules = f.data.get("rules") if isinstance(f.data, dict) else None
+    if not isinstance(raw_rules, list):
+        return []
+    checked = []
+    for i, raw in enumerate(raw_rules):
+        if isinstance(raw, dict):
+            checked.append(_check_rule(f, ("rules", i), raw, vocabulary))
+    if f.doc is None or f.problems:
+        return []
+    return [_rule(f, ("rules", i), spec, *parts)
+            for i, (spec, parts) in enumerate(zip(f.doc.rules, checked))]
 
 
-def _rule(f: _File, loc: DataPath, spec: RuleSpec, vocabulary: set[str]) -> Rule | None:
-    before = len(f.problems)
-    intents = _selector(spec.intent)
-    for intent in sorted(intents or ()):
-        if intent not in vocabulary:
+_Checked = tuple[Condition | None, ReasonTemplate | None, ReasonTemplate | None]
+
+
+def _check_rule(f: _File, loc: DataPath, raw: dict[str, Any], vocabulary: set[str]) -> _Checked:
+    rule_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+    intents = raw.get("intent", "*")
+    for intent in [intents] if isinstance(intents, str) else intents or []:
+        if isinstance(intent, str) and intent != "*" and intent not in vocabulary:
             near = difflib.get_close_matches(intent, sorted(vocabulary), n=1)
             hint = f"did you mean '{near[0]}'? " if near else ""
             f.problem((*loc, "intent"), f"unknown intent '{intent}'",
-                      f"{hint}use an intent a tool maps to, or list it under 'intents:'", spec.id)
-    condition = compile_condition(spec.when)
-    if not isinstance(condition, Condition):
-        for p in condition:
-            f.problem((*loc, "when"), p.message, p.fix, spec.id)
-    reason = _template(f, (*loc, "reason"), spec.reason, spec.id)
-    instruction = _template(f, (*loc, "instruction"), spec.instruction, spec.id)
-    if len(f.problems) > before or not isinstance(condition, Condition):
-        return None
+                      f"{hint}use an intent a tool maps to, or list it under 'intents:'", rule_id)
+    condition = None
+    when = raw.get("when", "true")
+    if isinstance(when, str):
+        compiled = compile_condition(when)
+        if isinstance(compiled, Condition):
+            condition = compiled
+        else:
+            for p in compiled:
+                f.problem((*loc, "when"), p.message, p.fix, rule_id)
+    return (condition, _template(f, (*loc, "reason"), raw.get("reason"), rule_id),
+            _template(f, (*loc, "instruction"), raw.get("instruction"), rule_id))
+
+
+def _rule(f: _File, loc: DataPath, spec: RuleSpec, condition: Condition | None,
+          reason: ReasonTemplate | None, instruction: ReasonTemplate | None) -> Rule:
+    assert condition is not None  # a rule without a compiled condition is a reported problem
     return Rule(
-        id=spec.id, effect=Effect(spec.effect), condition=condition, intents=intents,
-        resources=_selector(spec.resource), tools=_selector(spec.tool), reason=reason,
-        instruction=instruction, logging=_logging(spec.logging), controls=spec.controls,
+        id=spec.id, effect=Effect(spec.effect), condition=condition,
+        intents=_selector(spec.intent), resources=_selector(spec.resource),
+        tools=_selector(spec.tool), reason=reason, instruction=instruction,
+        logging=_logging(spec.logging), controls=spec.controls,
         source=f"{f.path}:{f.line(loc)}",
     )
 
@@ -227,8 +246,9 @@ def _selector(value: str | tuple[str, ...] | None) -> frozenset[str] | None:
     return None if "*" in values else values
 
 
-def _template(f: _File, loc: DataPath, text: str | None, rule_id: str) -> ReasonTemplate | None:
-    if text is None:
+def _template(f: _File, loc: DataPath, text: object, rule_id: str | None
+              ) -> ReasonTemplate | None:
+    if not isinstance(text, str):
         return None
     parsed = parse_template(text.strip())
     if isinstance(parsed, str):

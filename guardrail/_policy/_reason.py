@@ -17,7 +17,7 @@ from typing import Any
 
 from guardrail._policy._expr import ROOTS
 
-_PATH = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
+_PATH = re.compile(r"^(?!_)\w+(?:\.(?!__)[A-Za-z_]\w*)*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _MAX_VALUE = 80
 
