@@ -137,3 +137,8 @@ def test_missing_paths_and_empty_directories_are_problems(tmp_path: Path) -> Non
 
 def test_policy_error_is_a_value_error() -> None:
     assert isinstance(refused("[]"), ValueError)
+
+
+def test_yaml_booleans_where_strings_belong_get_a_quoting_fix() -> None:
+    err = refused(HEAD + "rules:\n  - {id: no, intent: read, effect: deny}\n")
+    assert err.problems[0].line == 5 and "quote the value" in err.problems[0].fix

@@ -147,6 +147,9 @@ def _fix_for(error: Any, loc: DataPath) -> str:
         return f"{hint}known fields here: {', '.join(known)}"
     if error["type"] == "missing":
         return f"add '{field_name}'"
+    if error["type"] == "string_type":
+        return ("quote the value: YAML reads unquoted yes, no, on, off, numbers and dates as "
+                "other types")
     return FIELD_FIXES.get(field_name, "see the policy language reference in the README")
 
 
