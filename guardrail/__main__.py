@@ -1,0 +1,5 @@
+"""``python -m guardrail`` is the ``guardrail`` command."""
+
+from guardrail._cli import main
+
+main()
