@@ -115,8 +115,9 @@ def _plain(value: object, path: str) -> object:
     )
 
 
-def redact_paths(value: Any, paths: frozenset[str], mask: Callable[[Any], Any],
-                 path: str = "args") -> Any:
+def redact_paths(
+    value: Any, paths: frozenset[str], mask: Callable[[Any], Any], path: str = "args"
+) -> Any:
     """A copy of ``value`` with the value at every listed path replaced by ``mask(value)``."""
     if path in paths:
         return mask(value)
@@ -129,8 +130,9 @@ def redact_paths(value: Any, paths: frozenset[str], mask: Callable[[Any], Any],
 
 def canonical_json(value: object) -> str:
     """One spelling for one value: sorted keys, no spaces, no NaN."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def digest(value: object) -> str:

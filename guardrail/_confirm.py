@@ -58,13 +58,15 @@ class Confirmer(Protocol):
 
 def binding_digest(decision: Decision, principal: Principal, task: Task) -> str:
     """The digest an approval must carry: tool, arguments, principal, task and policy."""
-    return digest({
-        "tool": decision.tool,
-        "args": decision.args_digest,
-        "principal": principal.model_dump(mode="json"),
-        "task": task.model_dump(mode="json", exclude={"context"}),
-        "policy": decision.policy_digest,
-    })
+    return digest(
+        {
+            "tool": decision.tool,
+            "args": decision.args_digest,
+            "principal": principal.model_dump(mode="json"),
+            "task": task.model_dump(mode="json", exclude={"context"}),
+            "policy": decision.policy_digest,
+        }
+    )
 
 
 @dataclass
@@ -75,16 +77,18 @@ class ApprovalLedger:
     _open: dict[str, tuple[str, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def open(self, decision: Decision, args: Mapping[str, Any], principal: Principal,
-             task: Task) -> ConfirmationRequest:
+    def open(
+        self, decision: Decision, args: Mapping[str, Any], principal: Principal, task: Task
+    ) -> ConfirmationRequest:
         """Create the request for a decision that needs confirmation."""
         approval_id = f"approval-{uuid.uuid4().hex}"
         binding = binding_digest(decision, principal, task)
         expires_at = time.time() + self.ttl_s
         with self._lock:
             self._open[approval_id] = (binding, expires_at)
-        return ConfirmationRequest(approval_id, binding, decision, args, principal, task,
-                                   expires_at)
+        return ConfirmationRequest(
+            approval_id, binding, decision, args, principal, task, expires_at
+        )
 
     def redeem(self, approval: Approval) -> str | None:
         """Use an approval once. None if accepted, otherwise why it was refused."""
@@ -98,8 +102,9 @@ class ApprovalLedger:
         if time.time() > expires_at:
             return "the approval expired"
         if not approval.approved:
-            return f"rejected by {approval.approver}" + (f": {approval.note}" if approval.note
-                                                          else "")
+            return f"rejected by {approval.approver}" + (
+                f": {approval.note}" if approval.note else ""
+            )
         return None
 
     def withdraw(self, approval_id: str) -> None:
@@ -118,8 +123,12 @@ def as_approval(answer: object, request: ConfirmationRequest, approver: str) -> 
 class CallbackConfirmer:
     """Confirms by calling ``callback(request)``; it returns a bool or an `Approval`."""
 
-    def __init__(self, callback: Callable[[ConfirmationRequest], Approval | bool], *,
-                 approver: str = "callback") -> None:
+    def __init__(
+        self,
+        callback: Callable[[ConfirmationRequest], Approval | bool],
+        *,
+        approver: str = "callback",
+    ) -> None:
         self._callback = callback
         self._approver = approver
 
@@ -131,8 +140,13 @@ class CallbackConfirmer:
 class ConsoleConfirmer:
     """Asks on the terminal; without a terminal to ask on, it rejects."""
 
-    def __init__(self, *, stdin: IO[str] | None = None, stdout: IO[str] | None = None,
-                 approver: str = "console") -> None:
+    def __init__(
+        self,
+        *,
+        stdin: IO[str] | None = None,
+        stdout: IO[str] | None = None,
+        approver: str = "console",
+    ) -> None:
         self._stdin = stdin
         self._stdout = stdout
         self._approver = approver
@@ -142,17 +156,21 @@ class ConsoleConfirmer:
         stdin = self._stdin or sys.stdin
         stdout = self._stdout or sys.stdout
         if not stdin.isatty():
-            return Approval(request.approval_id, request.binding, False, self._approver,
-                            "no terminal to ask on")
+            return Approval(
+                request.approval_id, request.binding, False, self._approver, "no terminal to ask on"
+            )
         d = request.decision
-        stdout.write(f"\nApproval needed: {d.tool} ({d.facts.intent if d.facts else '?'})\n"
-                     f"  reason:    {d.reason}\n  principal: {request.principal.id}\n"
-                     f"  task:      {request.task.goal or request.task.id}\n"
-                     f"  arguments: {_shown_args(request)}\nApprove this exact call? [y/N] ")
+        stdout.write(
+            f"\nApproval needed: {d.tool} ({d.facts.intent if d.facts else '?'})\n"
+            f"  reason:    {d.reason}\n  principal: {request.principal.id}\n"
+            f"  task:      {request.task.goal or request.task.id}\n"
+            f"  arguments: {_shown_args(request)}\nApprove this exact call? [y/N] "
+        )
         stdout.flush()
         answer = stdin.readline().strip().lower()
-        return Approval(request.approval_id, request.binding, answer in {"y", "yes"},
-                        self._approver)
+        return Approval(
+            request.approval_id, request.binding, answer in {"y", "yes"}, self._approver
+        )
 
 
 def _shown_args(request: ConfirmationRequest) -> str:

@@ -56,43 +56,82 @@ def normalize_tool_name(name: object) -> str | None:
     return normal
 
 
-def evaluate(policy: OutcomePolicy, call: ToolCall, subject: Subject,
-             resolve: Callable[[str], ToolSpec | None], *, budget_s: float = 1.0) -> Decision:
+def evaluate(
+    policy: OutcomePolicy,
+    call: ToolCall,
+    subject: Subject,
+    resolve: Callable[[str], ToolSpec | None],
+    *,
+    budget_s: float = 1.0,
+) -> Decision:
     """Decide one call. Never raises; every failure becomes a deny."""
     decision_id = uuid.uuid4().hex
     try:
         return _evaluate(policy, call, subject, resolve, decision_id, time.monotonic() + budget_s)
     except Exception as err:  # fail closed: whatever broke, the answer is deny
-        return _fixed(policy, call, decision_id, "guardrail:error",
-                      f"the decision failed ({type(err).__name__}: {_short(err)})",
-                      errors=(f"{type(err).__name__}: {_short(err)}",))
+        return _fixed(
+            policy,
+            call,
+            decision_id,
+            "guardrail:error",
+            f"the decision failed ({type(err).__name__}: {_short(err)})",
+            errors=(f"{type(err).__name__}: {_short(err)}",),
+        )
 
 
-def _evaluate(policy: OutcomePolicy, call: ToolCall, subject: Subject,
-              resolve: Callable[[str], ToolSpec | None], decision_id: str,
-              deadline: float) -> Decision:
+def _evaluate(
+    policy: OutcomePolicy,
+    call: ToolCall,
+    subject: Subject,
+    resolve: Callable[[str], ToolSpec | None],
+    decision_id: str,
+    deadline: float,
+) -> Decision:
     tool = normalize_tool_name(call.tool)
     if tool is None:
-        return _fixed(policy, call, decision_id, "guardrail:tool-name",
-                      "the tool name is empty, too long or holds invisible/control characters")
+        return _fixed(
+            policy,
+            call,
+            decision_id,
+            "guardrail:tool-name",
+            "the tool name is empty, too long or holds invisible/control characters",
+        )
     try:
         args = canonical_args(call.args)
     except ArgumentRefused as err:
-        return _fixed(policy, call, decision_id, "guardrail:arguments",
-                      f"argument {err.path} was refused: {err.problem}")
+        return _fixed(
+            policy,
+            call,
+            decision_id,
+            "guardrail:arguments",
+            f"argument {err.path} was refused: {err.problem}",
+        )
     args_digest = digest(args)
     facts = extract(tool, args, resolve(tool), policy, subject.task)
     activation = {
-        "args": args, "principal": subject.principal_facts, "task": subject.task_facts,
-        "boundary": facts.boundary.to_facts(), "intent": facts.intent,
-        "resource": facts.resource, "context": dict(subject.task.context), "state": {},
+        "args": args,
+        "principal": subject.principal_facts,
+        "task": subject.task_facts,
+        "boundary": facts.boundary.to_facts(),
+        "intent": facts.intent,
+        "resource": facts.resource,
+        "context": dict(subject.task.context),
+        "state": {},
         "call": {"tool": tool, "id": call.id},
     }
     built_in = _task_checks(facts, subject.task)
     if built_in is not None:
         rule_id, reason = built_in
-        return _build(policy, call, decision_id, args_digest, facts, activation,
-                      _Verdict(Effect.DENY, (), ()), fixed=(rule_id, reason))
+        return _build(
+            policy,
+            call,
+            decision_id,
+            args_digest,
+            facts,
+            activation,
+            _Verdict(Effect.DENY, (), ()),
+            fixed=(rule_id, reason),
+        )
     verdict = _judge(policy, tool, facts, activation, deadline)
     return _build(policy, call, decision_id, args_digest, facts, activation, verdict)
 
@@ -103,13 +142,17 @@ def _task_checks(facts: Facts, task: Task) -> tuple[str, str] | None:
     if task.intents and facts.intent == UNKNOWN:
         return "guardrail:unknown-tool", _default_reason(facts)
     if task.intents and facts.intent not in task.intents:
-        return ("guardrail:task-scope", f"intent '{facts.intent}' is outside task '{task.id}' "
-                f"(its intents: {', '.join(task.intents)})")
+        return (
+            "guardrail:task-scope",
+            f"intent '{facts.intent}' is outside task '{task.id}' "
+            f"(its intents: {', '.join(task.intents)})",
+        )
     return None
 
 
-def _judge(policy: OutcomePolicy, tool: str, facts: Facts, activation: dict[str, Any],
-           deadline: float) -> _Verdict:
+def _judge(
+    policy: OutcomePolicy, tool: str, facts: Facts, activation: dict[str, Any], deadline: float
+) -> _Verdict:
     rules, roots = policy.candidates(facts.intent)
     context = cel.Context()
     for root in roots:
@@ -145,12 +188,17 @@ def _judge(policy: OutcomePolicy, tool: str, facts: Facts, activation: dict[str,
 def _group_errors(rules: list[Rule], errors: list[str]) -> list[str]:
     """One line per distinct failure, naming every rule that hit it."""
     by_error: dict[str, list[str]] = {}
-    for rule, error in zip(rules, errors):
+    for rule, error in zip(rules, errors, strict=False):
         by_error.setdefault(error, []).append(f"'{rule.id}'")
-    for error in errors[len(rules):]:
+    for error in errors[len(rules) :]:
         by_error.setdefault(error, [])
-    return [f"{'rule' if len(ids) == 1 else 'rules'} {', '.join(ids)} could not be evaluated "
-            f"for this call: {error}" if ids else error for error, ids in by_error.items()]
+    return [
+        f"{'rule' if len(ids) == 1 else 'rules'} {', '.join(ids)} could not be evaluated "
+        f"for this call: {error}"
+        if ids
+        else error
+        for error, ids in by_error.items()
+    ]
 
 
 def _run(rule: Rule, context: Any) -> bool | str:
@@ -161,8 +209,10 @@ def _run(rule: Rule, context: Any) -> bool | str:
         return f"it reads {err.args[0]!r}, which this call does not have"
     except TypeError as err:
         if "overload" in str(err):
-            return ("its condition mixes value types (a string, boolean or null where a number "
-                    "is expected?); values are never converted")
+            return (
+                "its condition mixes value types (a string, boolean or null where a number "
+                "is expected?); values are never converted"
+            )
         return _short(err)
     except Exception as err:
         return _short(err)
@@ -176,15 +226,23 @@ def _short(err: BaseException) -> str:
     return text[:200]
 
 
-def _build(policy: OutcomePolicy, call: ToolCall, decision_id: str, args_digest: str,
-           facts: Facts, activation: dict[str, Any], verdict: _Verdict,
-           fixed: tuple[str, str] | None = None) -> Decision:
+def _build(
+    policy: OutcomePolicy,
+    call: ToolCall,
+    decision_id: str,
+    args_digest: str,
+    facts: Facts,
+    activation: dict[str, Any],
+    verdict: _Verdict,
+    fixed: tuple[str, str] | None = None,
+) -> Decision:
     logging = facts.logging
     for rule in verdict.rules:
         if rule.logging is not None:
             logging = logging.merge(rule.logging)
     facts = replace(facts, logging=logging)
     hidden = _hider(logging)
+    rule_ids: tuple[str, ...]
     if fixed is not None:
         rule_ids, reason = (fixed[0],), fixed[1]
     elif verdict.errors:
@@ -197,10 +255,18 @@ def _build(policy: OutcomePolicy, call: ToolCall, decision_id: str, args_digest:
         rule_ids, reason = (f"guardrail:default-{policy.default.value}",), _default_reason(facts)
     instruction = _instruction(verdict, facts.tool, reason, activation, hidden)
     return Decision(
-        effect=verdict.effect, tool=facts.tool, call_id=call.id, rule_ids=rule_ids,
-        reason=reason, instruction=instruction, policy_name=policy.name,
-        policy_version=policy.version, policy_digest=policy.digest, args_digest=args_digest,
-        decision_id=decision_id, facts=facts,
+        effect=verdict.effect,
+        tool=facts.tool,
+        call_id=call.id,
+        rule_ids=rule_ids,
+        reason=reason,
+        instruction=instruction,
+        policy_name=policy.name,
+        policy_version=policy.version,
+        policy_digest=policy.digest,
+        args_digest=args_digest,
+        decision_id=decision_id,
+        facts=facts,
         controls=tuple(sorted({c for r in verdict.rules for c in r.controls})),
         errors=verdict.errors,
     )
@@ -214,48 +280,85 @@ def _reason(rule: Rule, activation: dict[str, Any], hidden: Callable[[str], bool
 
 def _default_reason(facts: Facts) -> str:
     if facts.intent == UNKNOWN:
-        return (f"tool '{facts.tool}' has no known intent; declare one with "
-                f"@guard.tool(intent=...) or map it under 'tools:' in the policy")
+        return (
+            f"tool '{facts.tool}' has no known intent; declare one with "
+            f"@guard.tool(intent=...) or map it under 'tools:' in the policy"
+        )
     return f"no rule allows intent '{facts.intent}' for tool '{facts.tool}' (default deny)"
 
 
-def _instruction(verdict: _Verdict, tool: str, reason: str, activation: dict[str, Any],
-                 hidden: Callable[[str], bool]) -> str:
+def _instruction(
+    verdict: _Verdict,
+    tool: str,
+    reason: str,
+    activation: dict[str, Any],
+    hidden: Callable[[str], bool],
+) -> str:
     custom = next((r.instruction for r in verdict.rules if r.instruction is not None), None)
     if custom is not None:
         return custom.render(activation, hidden)
     if verdict.effect is Effect.ALLOW:
         return f"The call to `{tool}` is allowed."
     if verdict.effect is Effect.CONFIRM:
-        return (f"The call to `{tool}` needs a human approval ({reason}). Do not retry it; "
-                f"ask the user to approve it.")
-    return (f"The call to `{tool}` was blocked by policy ({reason}). Do not retry it with the "
-            f"same arguments; tell the user why, or ask them how to proceed.")
+        return (
+            f"The call to `{tool}` needs a human approval ({reason}). Do not retry it; "
+            f"ask the user to approve it."
+        )
+    return (
+        f"The call to `{tool}` was blocked by policy ({reason}). Do not retry it with the "
+        f"same arguments; tell the user why, or ask them how to proceed."
+    )
 
 
 def _hider(logging: LoggingRequirement) -> Callable[[str], bool]:
     hidden = logging.redact
 
     def is_hidden(path: str) -> bool:
-        return any(h == path or h.startswith((path + ".", path + "[")) or
-                   path.startswith((h + ".", h + "[")) for h in hidden)
+        return any(
+            h == path
+            or h.startswith((path + ".", path + "["))
+            or path.startswith((h + ".", h + "["))
+            for h in hidden
+        )
 
     return is_hidden
 
 
-def refusal(policy: OutcomePolicy, call: ToolCall, rule_id: str, reason: str, *,
-            errors: tuple[str, ...] = ()) -> Decision:
+def refusal(
+    policy: OutcomePolicy,
+    call: ToolCall,
+    rule_id: str,
+    reason: str,
+    *,
+    errors: tuple[str, ...] = (),
+) -> Decision:
     """A deny reached before any facts exist (bad name, refused arguments, internal error)."""
     return _fixed(policy, call, uuid.uuid4().hex, rule_id, reason, errors)
 
 
-def _fixed(policy: OutcomePolicy, call: ToolCall, decision_id: str, rule_id: str, reason: str,
-           errors: tuple[str, ...] = ()) -> Decision:
+def _fixed(
+    policy: OutcomePolicy,
+    call: ToolCall,
+    decision_id: str,
+    rule_id: str,
+    reason: str,
+    errors: tuple[str, ...] = (),
+) -> Decision:
     tool = normalize_tool_name(call.tool) or repr(call.tool)[:MAX_TOOL_NAME]
     return Decision(
-        effect=Effect.DENY, tool=tool, call_id=str(call.id), rule_ids=(rule_id,), reason=reason,
-        instruction=(f"The call to `{tool}` was blocked ({reason}). Do not retry it as is; "
-                     f"fix the call or ask the user."),
-        policy_name=policy.name, policy_version=policy.version, policy_digest=policy.digest,
-        args_digest="", decision_id=decision_id, errors=errors,
+        effect=Effect.DENY,
+        tool=tool,
+        call_id=str(call.id),
+        rule_ids=(rule_id,),
+        reason=reason,
+        instruction=(
+            f"The call to `{tool}` was blocked ({reason}). Do not retry it as is; "
+            f"fix the call or ask the user."
+        ),
+        policy_name=policy.name,
+        policy_version=policy.version,
+        policy_digest=policy.digest,
+        args_digest="",
+        decision_id=decision_id,
+        errors=errors,
     )

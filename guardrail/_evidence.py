@@ -47,8 +47,11 @@ class Recorder:
         if description:
             attributes[sc.GEN_AI_TOOL_DESCRIPTION] = description[:512]
         with self._tracer.start_as_current_span(
-            name, kind=SpanKind.INTERNAL, attributes=attributes,
-            record_exception=False, set_status_on_exception=False,
+            name,
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
         ) as span:
             span.set_attribute(sc.NESTED, nested)
             yield span
@@ -56,28 +59,37 @@ class Recorder:
     @contextmanager
     def task_span(self, attributes: Mapping[str, Any]) -> Iterator[Span]:
         """The parent span of every call made inside a task."""
-        with self._tracer.start_as_current_span(sc.SPAN_TASK, kind=SpanKind.INTERNAL,
-                                                attributes=dict(attributes)) as span:
+        with self._tracer.start_as_current_span(
+            sc.SPAN_TASK, kind=SpanKind.INTERNAL, attributes=dict(attributes)
+        ) as span:
             yield span
 
-    def decision(self, span: Span, decision: Decision, sequence: int,
-                 subject_attributes: Mapping[str, Any], args: Mapping[str, Any] | None) -> None:
+    def decision(
+        self,
+        span: Span,
+        decision: Decision,
+        sequence: int,
+        subject_attributes: Mapping[str, Any],
+        args: Mapping[str, Any] | None,
+    ) -> None:
         """Record what was decided, by which rules and policy, for whom."""
         if not span.is_recording():
             return
-        span.set_attributes({
-            sc.DECISION: decision.effect.value,
-            sc.DECISION_ID: decision.decision_id,
-            sc.SEQUENCE: sequence,
-            sc.RULE_IDS: list(decision.rule_ids),
-            sc.REASON: decision.reason[:1024],
-            sc.POLICY_NAME: decision.policy_name,
-            sc.POLICY_VERSION: decision.policy_version,
-            sc.POLICY_DIGEST: decision.policy_digest,
-            sc.ARGS_DIGEST: decision.args_digest,
-            sc.CONTROLS: list(decision.controls),
-            **subject_attributes,
-        })
+        span.set_attributes(
+            {
+                sc.DECISION: decision.effect.value,
+                sc.DECISION_ID: decision.decision_id,
+                sc.SEQUENCE: sequence,
+                sc.RULE_IDS: list(decision.rule_ids),
+                sc.REASON: decision.reason[:1024],
+                sc.POLICY_NAME: decision.policy_name,
+                sc.POLICY_VERSION: decision.policy_version,
+                sc.POLICY_DIGEST: decision.policy_digest,
+                sc.ARGS_DIGEST: decision.args_digest,
+                sc.CONTROLS: list(decision.controls),
+                **subject_attributes,
+            }
+        )
         if decision.errors:
             span.set_attribute(sc.ERRORS, [e[:256] for e in decision.errors])
         if decision.facts is not None:
@@ -85,15 +97,17 @@ class Recorder:
 
     def _facts(self, span: Span, facts: Facts, args: Mapping[str, Any] | None) -> None:
         b = facts.boundary
-        span.set_attributes({
-            sc.INTENT: facts.intent,
-            sc.INTENT_SOURCE: facts.intent_source,
-            sc.BOUNDARY_DATA_CLASSES: list(b.data_classes),
-            sc.BOUNDARY_DESTINATIONS: list(b.destination_hosts),
-            sc.BOUNDARY_EXTERNAL_HOSTS: list(b.external_hosts),
-            sc.LOGGING_LEVEL: facts.logging.level,
-            sc.LOGGING_REDACTED: list(facts.logging.redact),
-        })
+        span.set_attributes(
+            {
+                sc.INTENT: facts.intent,
+                sc.INTENT_SOURCE: facts.intent_source,
+                sc.BOUNDARY_DATA_CLASSES: list(b.data_classes),
+                sc.BOUNDARY_DESTINATIONS: list(b.destination_hosts),
+                sc.BOUNDARY_EXTERNAL_HOSTS: list(b.external_hosts),
+                sc.LOGGING_LEVEL: facts.logging.level,
+                sc.LOGGING_REDACTED: list(facts.logging.redact),
+            }
+        )
         if facts.resource:
             span.set_attribute(sc.RESOURCE, facts.resource)
         if b.environment:
@@ -105,8 +119,10 @@ class Recorder:
         span.set_attribute(sc.ARGS_NAMES, sorted(args))
         if facts.logging.level == "full":
             shown = self.redact(args, facts.logging.redact)
-            span.set_attribute(sc.GEN_AI_TOOL_CALL_ARGUMENTS,
-                               json.dumps(shown, sort_keys=True, ensure_ascii=False)[:8192])
+            span.set_attribute(
+                sc.GEN_AI_TOOL_CALL_ARGUMENTS,
+                json.dumps(shown, sort_keys=True, ensure_ascii=False)[:8192],
+            )
 
     def redact(self, args: Mapping[str, Any], paths: tuple[str, ...]) -> Any:
         """A copy of ``args`` with every listed path replaced by a keyed hash of its value."""
@@ -114,8 +130,9 @@ class Recorder:
 
     def _keyed_hash(self, value: Any) -> str:
         raw = json.dumps(value, sort_keys=True, ensure_ascii=False).encode()
-        return "redacted:hmac-sha256:" + hmac.new(self._hash_key, raw,
-                                                  hashlib.sha256).hexdigest()[:16]
+        return (
+            "redacted:hmac-sha256:" + hmac.new(self._hash_key, raw, hashlib.sha256).hexdigest()[:16]
+        )
 
     @staticmethod
     def event(span: Span, name: str, attributes: Mapping[str, Any]) -> None:
@@ -123,8 +140,9 @@ class Recorder:
         span.add_event(name, dict(attributes))
 
     @staticmethod
-    def finish(span: Span, decision: Decision, *, nested: bool,
-               failure: BaseException | None = None) -> None:
+    def finish(
+        span: Span, decision: Decision, *, nested: bool, failure: BaseException | None = None
+    ) -> None:
         """Set the span's status: red for a denial (on the tool span) or a failing tool."""
         if decision.effect is not Effect.ALLOW:
             span.set_attribute(sc.OUTCOME, "not-run")

@@ -28,13 +28,18 @@ def run_examples(policy: OutcomePolicy) -> list[ExampleResult]:
     guard = Guard(policy)
     results = []
     for ex in policy.examples:
-        decision = guard.decide(ToolCall(ex.tool, dict(ex.args)), principal=ex.principal or
-                                ANONYMOUS, task=ex.task or NO_TASK)
+        decision = guard.decide(
+            ToolCall(ex.tool, dict(ex.args)),
+            principal=ex.principal or ANONYMOUS,
+            task=ex.task or NO_TASK,
+        )
         problem = None
         if decision.effect is not ex.expect:
-            problem = (f"expected {ex.expect.value}, got {decision.effect.value} "
-                       f"by {', '.join(decision.rule_ids)}: {decision.reason}")
+            problem = (
+                f"expected {ex.expect.value}, got {decision.effect.value} "
+                f"by {', '.join(decision.rule_ids)}: {decision.reason}"
+            )
         elif ex.rule is not None and ex.rule not in decision.rule_ids:
-            problem = (f"expected rule '{ex.rule}' to decide, got {', '.join(decision.rule_ids)}")
+            problem = f"expected rule '{ex.rule}' to decide, got {', '.join(decision.rule_ids)}"
         results.append(ExampleResult(ex, decision, problem))
     return results

@@ -15,12 +15,15 @@ from guardrail._policy import OutcomePolicy, ToolSpec
 from guardrail._scan import SECRET, hosts_in, is_internal, scan_text
 
 UNKNOWN = "unknown"
-_RECIPIENT_KEYS = re.compile(r"(?i)^(?:to|cc|bcc|recipients?|email_to|destination|host|"
-                             r"hostname|domain|endpoint|webhook|callback_url|url)$")
+_RECIPIENT_KEYS = re.compile(
+    r"(?i)^(?:to|cc|bcc|recipients?|email_to|destination|host|"
+    r"hostname|domain|endpoint|webhook|callback_url|url)$"
+)
 
 
-def extract(tool: str, args: Mapping[str, Any], spec: ToolSpec | None, policy: OutcomePolicy,
-            task: Task) -> Facts:
+def extract(
+    tool: str, args: Mapping[str, Any], spec: ToolSpec | None, policy: OutcomePolicy, task: Task
+) -> Facts:
     """What the call is for, what data it touches, where data goes and what must be logged."""
     findings: list[Finding] = []
     hosts: set[str] = set()
@@ -33,7 +36,9 @@ def extract(tool: str, args: Mapping[str, Any], spec: ToolSpec | None, policy: O
     boundary = Boundary(
         data_classes=tuple(sorted({f.data_class for f in findings} | declared)),
         destination_hosts=tuple(sorted(hosts)),
-        external_hosts=tuple(sorted(h for h in hosts if not is_internal(h, policy.internal_domains))),
+        external_hosts=tuple(
+            sorted(h for h in hosts if not is_internal(h, policy.internal_domains))
+        ),
         environment=_pick(args, spec.environment_arg if spec else None, "environment", "env")
         or task.environment,
         tenant=_pick(args, spec.tenant_arg if spec else None, "tenant") or task.tenant,
@@ -48,13 +53,13 @@ def extract(tool: str, args: Mapping[str, Any], spec: ToolSpec | None, policy: O
         logging=logging,
         findings=tuple(findings),
         description=spec.description if spec else None,
-        intent_source="unknown" if spec is None else
-        ("policy" if tool in policy.tools else "tool"),
+        intent_source="unknown" if spec is None else ("policy" if tool in policy.tools else "tool"),
     )
 
 
-def _strings(value: Any, path: str = "args", top: str = "", key: str = ""
-             ) -> Iterator[tuple[str, str, str, str]]:
+def _strings(
+    value: Any, path: str = "args", top: str = "", key: str = ""
+) -> Iterator[tuple[str, str, str, str]]:
     """(path, top-level argument, nearest key, text) for every string in the arguments."""
     if isinstance(value, str):
         yield path, top, key, value

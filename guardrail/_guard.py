@@ -47,10 +47,17 @@ class Guard:
             its errors are logged and never change the decision.
     """
 
-    def __init__(self, policy: OutcomePolicy, *, confirmer: Confirmer | None = None,
-                 tracer_provider: TracerProvider | None = None, confirm_timeout_s: float = 300.0,
-                 approval_ttl_s: float = 300.0, decision_budget_s: float = 1.0,
-                 on_decision: Callable[[Decision], object] | None = None) -> None:
+    def __init__(
+        self,
+        policy: OutcomePolicy,
+        *,
+        confirmer: Confirmer | None = None,
+        tracer_provider: TracerProvider | None = None,
+        confirm_timeout_s: float = 300.0,
+        approval_ttl_s: float = 300.0,
+        decision_budget_s: float = 1.0,
+        on_decision: Callable[[Decision], object] | None = None,
+    ) -> None:
         self._policy = policy
         self._confirmer = confirmer
         self._recorder = Recorder(tracer_provider)
@@ -79,20 +86,34 @@ class Guard:
 
     # -- tasks ------------------------------------------------------------------------------
 
-    def task(self, goal: str = "", *, principal: Principal | None = None,
-             intents: Iterable[str] = (), environment: str | None = None,
-             tenant: str | None = None, ticket: str | None = None, budget: float | None = None,
-             expires_in: timedelta | float | None = None, task_id: str | None = None,
-             attributes: Mapping[str, Any] | None = None,
-             context: Mapping[str, Any] | None = None) -> TaskScope:
+    def task(
+        self,
+        goal: str = "",
+        *,
+        principal: Principal | None = None,
+        intents: Iterable[str] = (),
+        environment: str | None = None,
+        tenant: str | None = None,
+        ticket: str | None = None,
+        budget: float | None = None,
+        expires_in: timedelta | float | None = None,
+        task_id: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> TaskScope:
         """Enter a task: every call inside is judged for ``principal`` against this task."""
         if isinstance(expires_in, (int, float)):
             expires_in = timedelta(seconds=expires_in)
         fields: dict[str, Any] = {
-            "goal": goal, "intents": tuple(intents), "environment": environment,
-            "tenant": tenant, "ticket": ticket, "budget": budget,
+            "goal": goal,
+            "intents": tuple(intents),
+            "environment": environment,
+            "tenant": tenant,
+            "ticket": ticket,
+            "budget": budget,
             "expires_at": datetime.now(timezone.utc) + expires_in if expires_in else None,
-            "attributes": dict(attributes or {}), "context": dict(context or {}),
+            "attributes": dict(attributes or {}),
+            "context": dict(context or {}),
         }
         if task_id:
             fields["id"] = task_id
@@ -101,8 +122,9 @@ class Guard:
 
     # -- deciding ---------------------------------------------------------------------------
 
-    def decide(self, call: ToolCall, *, principal: Principal | None = None,
-               task: Task | None = None) -> Decision:
+    def decide(
+        self, call: ToolCall, *, principal: Principal | None = None, task: Task | None = None
+    ) -> Decision:
         """Decide one call without running anything. Never raises: failures are denies."""
         try:
             subject = self._subject(principal, task)
@@ -110,8 +132,9 @@ class Guard:
             return self._refuse(call, f"the principal or task is unusable ({err})")
         return evaluate(self._policy, call, subject, self._resolve, budget_s=self._budget_s)
 
-    async def adecide(self, call: ToolCall, *, principal: Principal | None = None,
-                      task: Task | None = None) -> Decision:
+    async def adecide(
+        self, call: ToolCall, *, principal: Principal | None = None, task: Task | None = None
+    ) -> Decision:
         """Async twin of `decide`."""
         return self.decide(call, principal=principal, task=task)
 
@@ -137,13 +160,39 @@ class Guard:
     @overload
     def tool(self, fn: F, /) -> F: ...
     @overload
-    def tool(self, *, intent: str | None = None, resource: str | None = None,
-             name: str | None = None, description: str | None = None,
-             reads: Iterable[str] = (), writes: Iterable[str] = (),
-             destinations: Iterable[str] = (), environment_arg: str | None = None,
-             tenant_arg: str | None = None, on_deny: OnDeny = "raise") -> Callable[[F], F]: ...
+    def tool(
+        self,
+        fn: None = None,
+        /,
+        *,
+        intent: str | None = None,
+        resource: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        reads: Iterable[str] = (),
+        writes: Iterable[str] = (),
+        destinations: Iterable[str] = (),
+        environment_arg: str | None = None,
+        tenant_arg: str | None = None,
+        on_deny: OnDeny = "raise",
+    ) -> Callable[[F], F]: ...
 
-    def tool(self, fn: F | None = None, /, **options: Any) -> F | Callable[[F], F]:
+    def tool(
+        self,
+        fn: F | None = None,
+        /,
+        *,
+        intent: str | None = None,
+        resource: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        reads: Iterable[str] = (),
+        writes: Iterable[str] = (),
+        destinations: Iterable[str] = (),
+        environment_arg: str | None = None,
+        tenant_arg: str | None = None,
+        on_deny: OnDeny = "raise",
+    ) -> F | Callable[[F], F]:
         """Guard a sync or async function: ``@guard.tool(intent="purchase", resource="order")``.
 
         The returned function is the only handle the agent should get: every call is decided,
@@ -152,14 +201,32 @@ class Guard:
         """
         from guardrail._tool import guard_function
 
+        options: dict[str, Any] = {
+            "intent": intent,
+            "resource": resource,
+            "name": name,
+            "description": description,
+            "reads": reads,
+            "writes": writes,
+            "destinations": destinations,
+            "environment_arg": environment_arg,
+            "tenant_arg": tenant_arg,
+            "on_deny": on_deny,
+        }
         if fn is not None:
             return guard_function(self, fn, **options)
         return lambda f: guard_function(self, f, **options)
 
     # -- the pipeline -----------------------------------------------------------------------
 
-    def execute(self, call: ToolCall, run: Callable[[Mapping[str, object]], R], *,
-                description: str | None = None, on_deny: OnDeny = "raise") -> R | Any:
+    def execute(
+        self,
+        call: ToolCall,
+        run: Callable[[Mapping[str, object]], R],
+        *,
+        description: str | None = None,
+        on_deny: OnDeny = "raise",
+    ) -> R | Any:
         """Decide ``call`` and, if allowed, return ``run(call.args)``; record the evidence."""
         scope = current_scope()
         with self._recorder.call_span(_span_name(call), str(call.id), description) as span:
@@ -177,16 +244,27 @@ class Guard:
             self._recorder.finish(span, decision, nested=False)
             return result
 
-    async def aexecute(self, call: ToolCall, run: Callable[[Mapping[str, object]], Awaitable[R]],
-                       *, description: str | None = None, on_deny: OnDeny = "raise") -> R | Any:
+    async def aexecute(
+        self,
+        call: ToolCall,
+        run: Callable[[Mapping[str, object]], Awaitable[R]],
+        *,
+        description: str | None = None,
+        on_deny: OnDeny = "raise",
+    ) -> R | Any:
         """Async twin of `execute`; ``run`` returns an awaitable."""
         scope = current_scope()
         with self._recorder.call_span(_span_name(call), str(call.id), description) as span:
             decision, args = self._decide_for_run(call, scope)
             if decision.effect is Effect.CONFIRM:
                 request = self._open_request(span, decision, args, scope)
-                decision = request if isinstance(request, Decision) else self._close_request(
-                    span, decision, request, await self._ask_async(request))
+                decision = (
+                    request
+                    if isinstance(request, Decision)
+                    else self._close_request(
+                        span, decision, request, await self._ask_async(request)
+                    )
+                )
             decision = self._gate(span, call, decision, args, scope)
             if not decision.allowed:
                 return _denial(decision, on_deny)
@@ -199,16 +277,18 @@ class Guard:
             return result
 
     def _decide_for_run(self, call: ToolCall, scope: Scope) -> tuple[Decision, dict[str, Any]]:
-        decision = evaluate(self._policy, call, scope.subject, self._resolve,
-                            budget_s=self._budget_s)
+        decision = evaluate(
+            self._policy, call, scope.subject, self._resolve, budget_s=self._budget_s
+        )
         try:
             args = canonical_args(call.args) if decision.args_digest else {}
         except ArgumentRefused:
             args = {}
         return decision, args
 
-    def _gate(self, span: Span, call: ToolCall, decision: Decision, args: dict[str, Any],
-              scope: Scope) -> Decision:
+    def _gate(
+        self, span: Span, call: ToolCall, decision: Decision, args: dict[str, Any], scope: Scope
+    ) -> Decision:
         """Re-check the arguments, record the decision, and mark a denial on the span."""
         if decision.allowed:
             decision = self._recheck(decision, call)
@@ -225,60 +305,83 @@ class Guard:
             now = ""
         if now == decision.args_digest:
             return decision
-        return _denied(decision, "guardrail:args-changed",
-                       "the arguments changed after the decision; decide the new call afresh")
+        return _denied(
+            decision,
+            "guardrail:args-changed",
+            "the arguments changed after the decision; decide the new call afresh",
+        )
 
     def _record(self, span: Span, decision: Decision, scope: Scope, args: dict[str, Any]) -> None:
         try:
             self._recorder.decision(span, decision, next(self._sequence), scope.attributes, args)
         except Exception:  # evidence problems never change or break a decision
-            _log.warning("guardrail: could not record decision %s", decision.decision_id,
-                         exc_info=True)
+            _log.warning(
+                "guardrail: could not record decision %s", decision.decision_id, exc_info=True
+            )
         if self._on_decision is not None:
             try:
                 self._on_decision(decision)
             except Exception:
-                _log.warning("guardrail: on_decision failed for %s", decision.decision_id,
-                             exc_info=True)
+                _log.warning(
+                    "guardrail: on_decision failed for %s", decision.decision_id, exc_info=True
+                )
 
     # -- confirmation -----------------------------------------------------------------------
 
-    def _confirm(self, span: Span, decision: Decision, args: dict[str, Any],
-                 scope: Scope) -> Decision:
+    def _confirm(
+        self, span: Span, decision: Decision, args: dict[str, Any], scope: Scope
+    ) -> Decision:
         request = self._open_request(span, decision, args, scope)
         if isinstance(request, Decision):
             return request
         return self._close_request(span, decision, request, self._ask_sync(request))
 
-    def _open_request(self, span: Span, decision: Decision, args: dict[str, Any],
-                      scope: Scope) -> ConfirmationRequest | Decision:
+    def _open_request(
+        self, span: Span, decision: Decision, args: dict[str, Any], scope: Scope
+    ) -> ConfirmationRequest | Decision:
         if self._confirmer is None:
-            return _denied(decision, "guardrail:no-confirmer",
-                           f"{decision.reason}; it needs a human approval and no confirmer is "
-                           f"configured")
+            return _denied(
+                decision,
+                "guardrail:no-confirmer",
+                f"{decision.reason}; it needs a human approval and no confirmer is configured",
+            )
         subject = scope.subject
         request = self._ledger.open(decision, args, subject.principal, subject.task)
-        self._recorder.event(span, sc.EVENT_CONFIRM_REQUESTED,
-                             {sc.APPROVAL_ID: request.approval_id, sc.REASON: decision.reason})
+        self._recorder.event(
+            span,
+            sc.EVENT_CONFIRM_REQUESTED,
+            {sc.APPROVAL_ID: request.approval_id, sc.REASON: decision.reason},
+        )
         return request
 
-    def _close_request(self, span: Span, decision: Decision, request: ConfirmationRequest,
-                       answer: object) -> Decision:
+    def _close_request(
+        self, span: Span, decision: Decision, request: ConfirmationRequest, answer: object
+    ) -> Decision:
         if isinstance(answer, Decision):  # the confirmer failed or timed out
             self._ledger.withdraw(request.approval_id)
             return answer
         approval = as_approval(answer, request, type(self._confirmer).__name__)
         problem = self._ledger.redeem(approval)
-        self._recorder.event(span, sc.EVENT_CONFIRM_ANSWERED, {
-            sc.APPROVAL_ID: request.approval_id, sc.APPROVER: approval.approver[:128],
-            sc.DECISION: "approved" if problem is None else "refused",
-        })
+        self._recorder.event(
+            span,
+            sc.EVENT_CONFIRM_ANSWERED,
+            {
+                sc.APPROVAL_ID: request.approval_id,
+                sc.APPROVER: approval.approver[:128],
+                sc.DECISION: "approved" if problem is None else "refused",
+            },
+        )
         if problem is not None:
-            return _denied(decision, "guardrail:not-confirmed",
-                           f"{decision.reason}; not confirmed: {problem}")
-        return replace(decision, effect=Effect.ALLOW, approval_id=request.approval_id,
-                       approver=approval.approver,
-                       instruction=f"The call to `{decision.tool}` was approved and runs.")
+            return _denied(
+                decision, "guardrail:not-confirmed", f"{decision.reason}; not confirmed: {problem}"
+            )
+        return replace(
+            decision,
+            effect=Effect.ALLOW,
+            approval_id=request.approval_id,
+            approver=approval.approver,
+            instruction=f"The call to `{decision.tool}` was approved and runs.",
+        )
 
     def _ask_sync(self, request: ConfirmationRequest) -> object:
         confirmer = self._confirmer
@@ -289,15 +392,23 @@ class Guard:
             try:
                 box.append(confirmer.confirm(request))
             except Exception as err:
-                box.append(_denied(request.decision, "guardrail:confirmer-error",
-                                   f"the confirmer failed ({type(err).__name__})"))
+                box.append(
+                    _denied(
+                        request.decision,
+                        "guardrail:confirmer-error",
+                        f"the confirmer failed ({type(err).__name__})",
+                    )
+                )
 
         worker = threading.Thread(target=ask, name="guardrail-confirm", daemon=True)
         worker.start()
         worker.join(self._confirm_timeout_s)
         if not box:
-            return _denied(request.decision, "guardrail:confirm-timeout",
-                           f"no answer within {self._confirm_timeout_s:g}s")
+            return _denied(
+                request.decision,
+                "guardrail:confirm-timeout",
+                f"no answer within {self._confirm_timeout_s:g}s",
+            )
         return box[0]
 
     async def _ask_async(self, request: ConfirmationRequest) -> object:
@@ -305,22 +416,36 @@ class Guard:
         assert confirmer is not None
         aconfirm = getattr(confirmer, "aconfirm", None)
         try:
-            pending = aconfirm(request) if aconfirm else asyncio.to_thread(confirmer.confirm,
-                                                                           request)
+            pending = (
+                aconfirm(request) if aconfirm else asyncio.to_thread(confirmer.confirm, request)
+            )
             return await asyncio.wait_for(pending, self._confirm_timeout_s)
         except asyncio.TimeoutError:
-            return _denied(request.decision, "guardrail:confirm-timeout",
-                           f"no answer within {self._confirm_timeout_s:g}s")
+            return _denied(
+                request.decision,
+                "guardrail:confirm-timeout",
+                f"no answer within {self._confirm_timeout_s:g}s",
+            )
         except Exception as err:
-            return _denied(request.decision, "guardrail:confirmer-error",
-                           f"the confirmer failed ({type(err).__name__})")
+            return _denied(
+                request.decision,
+                "guardrail:confirmer-error",
+                f"the confirmer failed ({type(err).__name__})",
+            )
 
 
 def _denied(decision: Decision, rule_id: str, reason: str) -> Decision:
-    return replace(decision, effect=Effect.DENY, rule_ids=(*decision.rule_ids, rule_id),
-                   reason=reason, errors=(*decision.errors, reason),
-                   instruction=(f"The call to `{decision.tool}` was not run ({reason}). Do not "
-                                f"retry it; ask the user how to proceed."))
+    return replace(
+        decision,
+        effect=Effect.DENY,
+        rule_ids=(*decision.rule_ids, rule_id),
+        reason=reason,
+        errors=(*decision.errors, reason),
+        instruction=(
+            f"The call to `{decision.tool}` was not run ({reason}). Do not "
+            f"retry it; ask the user how to proceed."
+        ),
+    )
 
 
 def _denial(decision: Decision, on_deny: OnDeny) -> Any:
@@ -335,4 +460,3 @@ def _span_name(call: ToolCall) -> str:
 
 def _nested(span: Span) -> bool:
     return getattr(span, "name", "").startswith("guardrail.decision")
-

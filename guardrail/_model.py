@@ -1,4 +1,4 @@
-"""The values that flow through the pipeline: who acts, for which task, which call, what was decided."""
+"""The values that flow through the pipeline: who acts, for which task, which call, the verdict."""
 
 from __future__ import annotations
 

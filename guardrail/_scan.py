@@ -18,7 +18,8 @@ from guardrail._model import Finding
 SECRET, PII, FINANCIAL = "secret", "pii", "financial"
 
 _TOKEN_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern)) for name, pattern in (
+    (name, re.compile(pattern))
+    for name, pattern in (
         ("aws-access-key", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
         ("github-token", r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"),
         ("github-fine-grained-token", r"\bgithub_pat_[A-Za-z0-9_]{40,}\b"),
@@ -38,8 +39,10 @@ _SECRET_KEYS = re.compile(
     r"|client_secret|access_key)s?(?:$|_|-)"
 )
 # identifiers and references name a secret without being one: secret_id, token_url, key_name
-_REFERENCE_KEYS = re.compile(r"(?i)(?:_|-)(?:id|ids|name|names|ref|path|arn|url|type|count|"
-                             r"ttl|length|expiry|expires|minutes|seconds)$")
+_REFERENCE_KEYS = re.compile(
+    r"(?i)(?:_|-)(?:id|ids|name|names|ref|path|arn|url|type|count|"
+    r"ttl|length|expiry|expires|minutes|seconds)$"
+)
 _CANDIDATE = re.compile(r"[A-Za-z0-9_+/=.-]{24,}")
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)\b")
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
@@ -62,8 +65,11 @@ def secret_kind(key: str, text: str) -> str | None:
 
 def _looks_random(token: str) -> bool:
     # mixed case and digits rule out words, paths and lowercase hex digests (commit ids)
-    if not (any(c.islower() for c in token) and any(c.isupper() for c in token)
-            and any(c.isdigit() for c in token)):
+    if not (
+        any(c.islower() for c in token)
+        and any(c.isupper() for c in token)
+        and any(c.isdigit() for c in token)
+    ):
         return False
     counts = Counter(token)
     entropy = -sum(n / len(token) * math.log2(n / len(token)) for n in counts.values())

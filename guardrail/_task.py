@@ -65,8 +65,12 @@ class TaskScope(AbstractContextManager["TaskScope"]):
         self._token = _current.set(self._scope)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self._token is not None:
             _current.reset(self._token)
             self._token = None
@@ -77,6 +81,10 @@ class TaskScope(AbstractContextManager["TaskScope"]):
     async def __aenter__(self) -> TaskScope:
         return self.__enter__()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.__exit__(exc_type, exc, tb)

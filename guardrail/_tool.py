@@ -31,7 +31,8 @@ def check_tool_name(name: str) -> None:
     if not TOOL_NAME.match(name):
         raise ConfigurationError(
             f"tool name {name!r} is not allowed: use ASCII letters, digits, '_', '.' or '-' "
-            f"(starting with a letter or '_'); pass name=... to choose one")
+            f"(starting with a letter or '_'); pass name=... to choose one"
+        )
 
 
 def register_tool(tools: dict[str, ToolSpec], lock: threading.Lock, spec: ToolSpec) -> None:
@@ -42,16 +43,26 @@ def register_tool(tools: dict[str, ToolSpec], lock: threading.Lock, spec: ToolSp
         if existing is not None and existing != spec:
             raise ConfigurationError(
                 f"tool '{spec.name}' is already registered with a different declaration; "
-                f"give the second tool another name=")
+                f"give the second tool another name="
+            )
         tools[spec.name] = spec
 
 
-def guard_function(guard: Guard, fn: F, *, intent: str | None = None,
-                   resource: str | None = None, name: str | None = None,
-                   description: str | None = None, reads: Iterable[str] = (),
-                   writes: Iterable[str] = (), destinations: Iterable[str] = (),
-                   environment_arg: str | None = None, tenant_arg: str | None = None,
-                   on_deny: OnDeny = "raise") -> F:
+def guard_function(
+    guard: Guard,
+    fn: F,
+    *,
+    intent: str | None = None,
+    resource: str | None = None,
+    name: str | None = None,
+    description: str | None = None,
+    reads: Iterable[str] = (),
+    writes: Iterable[str] = (),
+    destinations: Iterable[str] = (),
+    environment_arg: str | None = None,
+    tenant_arg: str | None = None,
+    on_deny: OnDeny = "raise",
+) -> F:
     """Wrap ``fn`` so every call goes through ``guard``'s pipeline."""
     if not callable(fn):
         raise ConfigurationError(f"@guard.tool needs a function, got {type(fn).__name__}")
@@ -59,10 +70,17 @@ def guard_function(guard: Guard, fn: F, *, intent: str | None = None,
         raise ConfigurationError("on_deny must be 'raise' or a callable taking the Decision")
     tool_name = unicodedata.normalize("NFKC", name or fn.__name__)
     doc = description or inspect.getdoc(fn) or None
-    spec = ToolSpec(name=tool_name, intent=intent or "unknown", resource=resource,
-                    description=doc, reads=tuple(reads), writes=tuple(writes),
-                    destinations=tuple(destinations), environment_arg=environment_arg,
-                    tenant_arg=tenant_arg)
+    spec = ToolSpec(
+        name=tool_name,
+        intent=intent or "unknown",
+        resource=resource,
+        description=doc,
+        reads=tuple(reads),
+        writes=tuple(writes),
+        destinations=tuple(destinations),
+        environment_arg=environment_arg,
+        tenant_arg=tenant_arg,
+    )
     guard.register(spec)
     signature = inspect.signature(fn)
 
@@ -73,15 +91,19 @@ def guard_function(guard: Guard, fn: F, *, intent: str | None = None,
         return ToolCall(tool_name, decided), bound
 
     if inspect.iscoroutinefunction(fn):
+
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
             call, bound = call_of(args, kwargs)
-            return await guard.aexecute(call, lambda _: fn(*bound.args, **bound.kwargs),
-                                        description=doc, on_deny=on_deny)
+            return await guard.aexecute(
+                call, lambda _: fn(*bound.args, **bound.kwargs), description=doc, on_deny=on_deny
+            )
     else:
+
         def wrapper(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
             call, bound = call_of(args, kwargs)
-            return guard.execute(call, lambda _: fn(*bound.args, **bound.kwargs),
-                                 description=doc, on_deny=on_deny)
+            return guard.execute(
+                call, lambda _: fn(*bound.args, **bound.kwargs), description=doc, on_deny=on_deny
+            )
 
     _copy_metadata(wrapper, fn, signature)
     wrapper.guardrail_tool = spec  # type: ignore[attr-defined]
@@ -102,5 +124,3 @@ def spec_of(obj: object) -> ToolSpec | None:
     """The declaration of a guarded function, if ``obj`` is one."""
     spec = getattr(obj, "guardrail_tool", None)
     return spec if isinstance(spec, ToolSpec) else None
-
-

@@ -63,13 +63,14 @@ class OtlpJsonFileExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Writes are flushed as they happen."""
+        del timeout_millis
         return True
 
 
 def otlp_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
     """The OTLP/JSON form of ``spans``: camelCase fields, integer enums, hex trace/span ids."""
     message = encode_spans(spans)
-    data = MessageToDict(message, use_integers_for_enums=True)
+    data: dict[str, Any] = MessageToDict(message, use_integers_for_enums=True)
     for resource_spans in data.get("resourceSpans", []):
         for scope_spans in resource_spans.get("scopeSpans", []):
             for span in scope_spans.get("spans", []):
@@ -85,8 +86,12 @@ def _hex_ids(obj: dict[str, Any]) -> None:
             obj[key] = base64.b64decode(obj[key]).hex()
 
 
-def configure(*, service_name: str | None = None, trace_file: str | os.PathLike[str] | None = None,
-              batch: bool = True) -> tuple[TracerProvider, str]:
+def configure(
+    *,
+    service_name: str | None = None,
+    trace_file: str | os.PathLike[str] | None = None,
+    batch: bool = True,
+) -> tuple[TracerProvider, str]:
     """Build a tracer provider from the ``OTEL_*`` variables; return it and where spans go.
 
     The provider is returned, not installed globally: pass it to ``Guard(tracer_provider=...)``
@@ -102,13 +107,17 @@ def configure(*, service_name: str | None = None, trace_file: str | os.PathLike[
 
 def _exporter(trace_file: str | os.PathLike[str] | None) -> tuple[SpanExporter, str]:
     kind = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
-    endpoint = (os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-                or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
     if kind == "console":
         return ConsoleSpanExporter(), "the console"
     if trace_file is None and endpoint and kind in ("", "otlp"):
-        protocol = (os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-                    or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf")
+        protocol = (
+            os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+            or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+            or "http/protobuf"
+        )
         if protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
                 OTLPSpanExporter as GrpcExporter,

@@ -52,8 +52,10 @@ def test_decision_carries_policy_identity(shop_guard: Guard) -> None:
 
 
 def test_no_matching_rule_is_the_default_deny(shop_guard: Guard) -> None:
-    d = shop_guard.decide(ToolCall("buy_item", {"item": "x", "amount": 1.0, "vendor_url": SHOP}),
-                          principal=Principal(id="agent:intern"))
+    d = shop_guard.decide(
+        ToolCall("buy_item", {"item": "x", "amount": 1.0, "vendor_url": SHOP}),
+        principal=Principal(id="agent:intern"),
+    )
     assert d.effect is Effect.DENY and d.rule_ids == ("guardrail:default-deny",)
 
 
@@ -63,32 +65,56 @@ def test_unknown_tool_is_unknown_intent_and_denied(shop_guard: Guard) -> None:
     assert "no known intent" in d.reason
 
 
-@pytest.mark.parametrize("name", [
-    "buy_іtem",            # Cyrillic i
-    "Buy_item",            # case variant
-    "buy_item ",           # trailing space
-    "buy\u200bitem",       # zero-width space
-    "buy_item\u202e",      # bidi override
-    "",
-    "x" * 500,
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "buy_іtem",  # Cyrillic i
+        "Buy_item",  # case variant
+        "buy_item ",  # trailing space
+        "buy\u200bitem",  # zero-width space
+        "buy_item\u202e",  # bidi override
+        "",
+        "x" * 500,
+    ],
+)
 def test_names_that_only_look_like_a_tool_are_not_that_tool(shop_guard: Guard, name: str) -> None:
-    d = buy(shop_guard, 120.0) if False else shop_guard.decide(
-        ToolCall(name, {"item": "c", "amount": 1.0, "vendor_url": SHOP}), principal=BUYER)
+    d = (
+        buy(shop_guard, 120.0)
+        if False
+        else shop_guard.decide(
+            ToolCall(name, {"item": "c", "amount": 1.0, "vendor_url": SHOP}), principal=BUYER
+        )
+    )
     assert d.effect is Effect.DENY
     assert d.facts is None or d.facts.intent == "unknown"
 
 
 def test_fullwidth_name_is_the_same_tool_after_nfkc(shop_guard: Guard) -> None:
-    d = shop_guard.decide(ToolCall("ｂｕｙ_ｉｔｅｍ", {"item": "c", "amount": 1.0,
-                                                 "vendor_url": SHOP}), principal=BUYER)
+    d = shop_guard.decide(
+        ToolCall("ｂｕｙ_ｉｔｅｍ", {"item": "c", "amount": 1.0, "vendor_url": SHOP}),
+        principal=BUYER,
+    )
     assert d.effect is Effect.ALLOW and d.tool == "buy_item"
 
 
-@pytest.mark.parametrize("amount", [
-    "1e9", "400", "１００", float("nan"), float("inf"), -float("inf"), 10**400, 2**70, True,
-    False, None, [1.0], {"value": 1.0},
-])
+@pytest.mark.parametrize(
+    "amount",
+    [
+        "1e9",
+        "400",
+        "１００",
+        float("nan"),
+        float("inf"),
+        -float("inf"),
+        10**400,
+        2**70,
+        True,
+        False,
+        None,
+        [1.0],
+        {"value": 1.0},
+    ],
+)
 def test_values_never_satisfy_a_numeric_bound(amount: object) -> None:
     guard = Guard(policy(BOUND_ONLY))
     d = guard.decide(ToolCall("pay", {"amount": amount}))
@@ -109,22 +135,26 @@ def test_refused_arguments_say_which_argument(shop_guard: Guard) -> None:
     for _ in range(40):
         deep = [deep]
     assert "nested deeper" in buy(shop_guard, 1.0, note=deep).reason
-    assert "tag or bidi" in buy(shop_guard, 1.0, note="hi\U000E0041").reason
+    assert "tag or bidi" in buy(shop_guard, 1.0, note="hi\U000e0041").reason
     assert "cannot be judged" in buy(shop_guard, 1.0, note=object()).reason
     assert buy(shop_guard, 1.0, note="x" * 1_000_001).effect is Effect.DENY
 
 
 def test_a_rule_that_cannot_be_evaluated_denies(shop_guard: Guard) -> None:
-    d = shop_guard.decide(ToolCall("buy_item", {"item": "c", "vendor_url": SHOP}),
-                          principal=BUYER)
+    d = shop_guard.decide(ToolCall("buy_item", {"item": "c", "vendor_url": SHOP}), principal=BUYER)
     assert d.effect is Effect.DENY
     assert "could not be evaluated" in d.reason and "'amount'" in d.reason
 
 
 def test_decide_never_raises_on_nonsense() -> None:
     guard = Guard(policy(BOUND_ONLY))
-    for call in (ToolCall(None, {}), ToolCall("pay", None), ToolCall("pay", [1, 2]),  # type: ignore[arg-type]
-                 ToolCall(123, {"amount": 1}), ToolCall("pay", {1: 2})):  # type: ignore[arg-type,dict-item]
+    for call in (
+        ToolCall(None, {}),
+        ToolCall("pay", None),
+        ToolCall("pay", [1, 2]),  # type: ignore[arg-type]
+        ToolCall(123, {"amount": 1}),
+        ToolCall("pay", {1: 2}),
+    ):  # type: ignore[arg-type,dict-item]
         assert guard.decide(call).effect is Effect.DENY
     assert guard.decide(ToolCall("pay", {}), principal="root").effect is Effect.DENY  # type: ignore[arg-type]
 
@@ -157,8 +187,7 @@ def test_task_principal_delegation_and_context_reach_conditions() -> None:
         assert guard.decide(ToolCall("deploy", {"env": "staging"})).effect is Effect.ALLOW
         assert guard.decide(ToolCall("deploy", {"env": "prod"})).effect is Effect.DENY
     alone = Principal(id="agent:bot")
-    with guard.task("release", principal=alone, environment="staging",
-                    context={"window": "open"}):
+    with guard.task("release", principal=alone, environment="staging", context={"window": "open"}):
         assert guard.decide(ToolCall("deploy", {"env": "staging"})).effect is Effect.DENY
 
 
@@ -174,13 +203,15 @@ def test_expired_tasks_deny() -> None:
     guard = Guard(policy(TASKS))
     past = Task(goal="old", expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
     assert guard.decide(ToolCall("read_logs", {}), task=past).rule_ids == (
-        "guardrail:task-expired",)
+        "guardrail:task-expired",
+    )
     with guard.task("soon over", expires_in=3600):
         assert guard.decide(ToolCall("read_logs", {})).effect is Effect.ALLOW
 
 
 def test_reason_templates_never_show_secrets() -> None:
-    guard = Guard(policy("""
+    guard = Guard(
+        policy("""
         apiVersion: guardrail/v1
         kind: OutcomePolicy
         metadata: {name: r}
@@ -191,7 +222,8 @@ def test_reason_templates_never_show_secrets() -> None:
             effect: deny
             reason: "refused {args.body} / {args.card} / {args}"
             logging: {redact: [args.card]}
-        """))
+        """)
+    )
     token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
     d = guard.decide(ToolCall("post", {"body": f"token {token}", "card": "4111111111111111"}))
     assert token not in d.reason and "4111" not in d.reason and "4111" not in d.instruction

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -21,8 +21,9 @@ from guardrail import Guard, OutcomePolicy, Principal, ToolCallDenied
 from guardrail.telemetry import OtlpJsonFileExporter
 from tests.conftest import PURCHASE_POLICY, policy
 
-BUYER = Principal(id="agent:buyer", roles=("buyer",),
-                  delegation=(Principal(id="human:bob", kind="human"),))
+BUYER = Principal(
+    id="agent:buyer", roles=("buyer",), delegation=(Principal(id="human:bob", kind="human"),)
+)
 SHOP = "https://acme.example/shop"
 CARD = "4111 1111 1111 1111"
 
@@ -44,7 +45,8 @@ def spans_by_name(exporter: InMemorySpanExporter) -> dict[str, list[Any]]:
 
 
 def test_one_span_per_call_with_genai_and_decision_attributes(
-        shop_guard: Guard, exporter: InMemorySpanExporter) -> None:
+    shop_guard: Guard, exporter: InMemorySpanExporter
+) -> None:
     buy_item = tool(shop_guard)
     with shop_guard.task("restock", principal=BUYER, ticket="OPS-1"):
         buy_item("chair", 120.0, SHOP)
@@ -72,11 +74,15 @@ def test_one_span_per_call_with_genai_and_decision_attributes(
         assert span.parent is not None and span.parent.span_id == task_span.context.span_id
 
 
-def test_arguments_appear_only_as_logging_allows(provider: TracerProvider,
-                                                 exporter: InMemorySpanExporter) -> None:
-    logged = policy(PURCHASE_POLICY.replace(
-        "reason: \"{args.item} for {args.amount} is within budget\"",
-        "reason: ok\n    logging: {level: full, redact: [args.card]}"))
+def test_arguments_appear_only_as_logging_allows(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    logged = policy(
+        PURCHASE_POLICY.replace(
+            'reason: "{args.item} for {args.amount} is within budget"',
+            "reason: ok\n    logging: {level: full, redact: [args.card]}",
+        )
+    )
     guard = Guard(logged, tracer_provider=provider)
     token = "ghp_" + "Zz9" * 12
     with guard.task("restock", principal=BUYER):
@@ -89,8 +95,9 @@ def test_arguments_appear_only_as_logging_allows(provider: TracerProvider,
     assert token not in dump and CARD not in dump
 
 
-def test_metadata_level_records_names_not_values(shop_guard: Guard,
-                                                 exporter: InMemorySpanExporter) -> None:
+def test_metadata_level_records_names_not_values(
+    shop_guard: Guard, exporter: InMemorySpanExporter
+) -> None:
     with shop_guard.task("restock", principal=BUYER):
         tool(shop_guard)("chair", 120.0, SHOP, card=CARD)
     attributes = exporter.get_finished_spans()[0].attributes
@@ -99,12 +106,15 @@ def test_metadata_level_records_names_not_values(shop_guard: Guard,
 
 
 def test_a_framework_tool_span_gets_a_child_decision_span(
-        shop_guard: Guard, provider: TracerProvider, exporter: InMemorySpanExporter) -> None:
+    shop_guard: Guard, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
     framework = provider.get_tracer("some.framework")
-    with shop_guard.task("restock", principal=BUYER):
-        with framework.start_as_current_span("execute_tool buy_item"):
-            with pytest.raises(ToolCallDenied):
-                tool(shop_guard)("gpu", 1.0, "https://evil.example/")
+    with (
+        shop_guard.task("restock", principal=BUYER),
+        framework.start_as_current_span("execute_tool buy_item"),
+        pytest.raises(ToolCallDenied),
+    ):
+        tool(shop_guard)("gpu", 1.0, "https://evil.example/")
     spans = spans_by_name(exporter)
     child = spans["guardrail.decision buy_item"][0]
     assert len(spans["execute_tool buy_item"]) == 1  # the framework's, not a second one
@@ -136,17 +146,22 @@ def test_otlp_json_file_loads_as_otlp(tmp_path: Path, shop_policy: OutcomePolicy
         tool(guard)("gpu", 1.0, "https://evil.example/")
     tp.shutdown()
     lines = [json.loads(line) for line in path.read_text().splitlines()]
-    spans = [s for line in lines for rs in line["resourceSpans"] for ss in rs["scopeSpans"]
-             for s in ss["spans"]]
+    spans = [
+        s
+        for line in lines
+        for rs in line["resourceSpans"]
+        for ss in rs["scopeSpans"]
+        for s in ss["spans"]
+    ]
     tool_span = next(s for s in spans if s["name"] == "execute_tool buy_item")
     assert len(tool_span["traceId"]) == 32 and len(tool_span["spanId"]) == 16
     assert int(tool_span["traceId"], 16) and tool_span["status"]["code"] == 2
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    received: list[ExportTraceServiceRequest] = []
+    received: ClassVar[list[ExportTraceServiceRequest]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         request = ExportTraceServiceRequest()
         request.ParseFromString(body)
@@ -171,8 +186,8 @@ def receiver() -> Iterator[tuple[str, list[ExportTraceServiceRequest]]]:
 
 
 def test_real_otlp_http_export_to_a_loopback_receiver(
-        receiver: tuple[str, list[ExportTraceServiceRequest]],
-        shop_policy: OutcomePolicy) -> None:
+    receiver: tuple[str, list[ExportTraceServiceRequest]], shop_policy: OutcomePolicy
+) -> None:
     endpoint, received = receiver
     tp = TracerProvider()
     tp.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
@@ -180,8 +195,9 @@ def test_real_otlp_http_export_to_a_loopback_receiver(
     with guard.task("restock", principal=BUYER), pytest.raises(ToolCallDenied):
         tool(guard)("gpu", 1.0, "https://evil.example/")
     tp.shutdown()
-    spans = [s for r in received for rs in r.resource_spans for ss in rs.scope_spans
-             for s in ss.spans]
+    spans = [
+        s for r in received for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans
+    ]
     denied = next(s for s in spans if s.name == "execute_tool buy_item")
     attributes = {kv.key: kv.value for kv in denied.attributes}
     assert attributes["guardrail.decision"].string_value == "deny"

@@ -25,27 +25,37 @@ def facts(tool: str, **args: object):  # type: ignore[no-untyped-def]
     return d.facts
 
 
-@pytest.mark.parametrize(("text", "kind"), [
-    ("AKIAIOSFODNN7EXAMPLE", "aws-access-key"),
-    ("ghp_" + "x" * 36, "github-token"),
-    ("xoxb-1234567890-abcdefghij", "slack-token"),
-    ("sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc", "stripe-key"),
-    ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
-     "jwt"),
-    ("-----BEGIN RSA PRIVATE KEY-----\nMIIE...", "private-key"),
-    ("Authorization: Bearer abcdefghijklmnop1234", "bearer-token"),
-    ("password=hunter22!", "password-assignment"),
-    ("postgres://admin:s3cr3t@db.corp.example/prod", "url-credentials"),
-    ("kJ8fQ2zXp9LmN4vR7tY1wB6cD3eH5gA0", "high-entropy-string"),
-])
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("AKIAIOSFODNN7EXAMPLE", "aws-access-key"),
+        ("ghp_" + "x" * 36, "github-token"),
+        ("xoxb-1234567890-abcdefghij", "slack-token"),
+        ("sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc", "stripe-key"),
+        (
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+            "jwt",
+        ),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIE...", "private-key"),
+        ("Authorization: Bearer abcdefghijklmnop1234", "bearer-token"),
+        ("password=hunter22!", "password-assignment"),
+        ("postgres://admin:s3cr3t@db.corp.example/prod", "url-credentials"),
+        ("kJ8fQ2zXp9LmN4vR7tY1wB6cD3eH5gA0", "high-entropy-string"),
+    ],
+)
 def test_secret_formats(text: str, kind: str) -> None:
     assert secret_kind("note", text) == kind
 
 
-@pytest.mark.parametrize("text", [
-    "hello world", "a3f5c9e1b2d4f6a8c0e2b4d6f8a0c2e4b6d8f0a2",  # commit id: lowercase hex
-    "/var/lib/postgresql/data/base", "The-Quick-Brown-Fox-Jumps-Over",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hello world",
+        "a3f5c9e1b2d4f6a8c0e2b4d6f8a0c2e4b6d8f0a2",  # commit id: lowercase hex
+        "/var/lib/postgresql/data/base",
+        "The-Quick-Brown-Fox-Jumps-Over",
+    ],
+)
 def test_ordinary_text_is_not_a_secret(text: str) -> None:
     assert secret_kind("note", text) is None
 
@@ -63,8 +73,12 @@ def test_luhn_and_iban_checks() -> None:
 
 
 def test_data_classes_found_and_declared() -> None:
-    f = facts("send", recipient="bob@partner.example", body="card 4111 1111 1111 1111",
-              iban="IBAN DE89 3704 0044 0532 0130 00")
+    f = facts(
+        "send",
+        recipient="bob@partner.example",
+        body="card 4111 1111 1111 1111",
+        iban="IBAN DE89 3704 0044 0532 0130 00",
+    )
     assert f.boundary.data_classes == ("financial", "pii")
     invalid = facts("send", recipient="x", body="4111 1111 1111 1112")
     assert invalid.boundary.data_classes == ("pii",)  # declared writes only
@@ -77,17 +91,29 @@ def test_secrets_are_found_nested_and_marked_for_redaction() -> None:
 
 
 def test_destinations_are_classified_internal_or_external() -> None:
-    f = facts("send", recipient="alice@corp.example",
-              body="see https://wiki.corp.example/page and https://acme.example@evil.example/x")
+    f = facts(
+        "send",
+        recipient="alice@corp.example",
+        body="see https://wiki.corp.example/page and https://acme.example@evil.example/x",
+    )
     assert f.boundary.destination_hosts == ("corp.example", "evil.example", "wiki.corp.example")
     assert f.boundary.external_hosts == ("evil.example",)
 
 
-@pytest.mark.parametrize(("host", "internal"), [
-    ("corp.example", True), ("a.b.corp.example", True), ("evilcorp.example", False),
-    ("corp.example.evil.example", False), ("localhost", True), ("10.1.2.3", True),
-    ("127.0.0.1", True), ("169.254.169.254", False), ("8.8.8.8", False),
-])
+@pytest.mark.parametrize(
+    ("host", "internal"),
+    [
+        ("corp.example", True),
+        ("a.b.corp.example", True),
+        ("evilcorp.example", False),
+        ("corp.example.evil.example", False),
+        ("localhost", True),
+        ("10.1.2.3", True),
+        ("127.0.0.1", True),
+        ("169.254.169.254", False),
+        ("8.8.8.8", False),
+    ],
+)
 def test_internal_hosts(host: str, internal: bool) -> None:
     assert is_internal(host, ("corp.example",)) is internal
 

@@ -139,7 +139,8 @@ def test_an_approval_runs_the_exact_call(shop_policy: OutcomePolicy) -> None:
 
 @pytest.mark.parametrize("answer", [False, None, "yes", 1, "approve"])
 def test_anything_but_true_or_a_matching_approval_is_a_rejection(
-        shop_policy: OutcomePolicy, answer: object) -> None:
+    shop_policy: OutcomePolicy, answer: object
+) -> None:
     guard = confirm_guard(shop_policy, CallbackConfirmer(lambda r: answer))  # type: ignore[arg-type,return-value]
     ran: list[Any] = []
     buy_item = make_tool(guard, ran)
@@ -163,8 +164,11 @@ def test_forged_and_replayed_approvals_are_refused(shop_policy: OutcomePolicy) -
         return kept[0]
 
     ran: list[Any] = []
-    for confirmer, reason in ((forge, "bound to a different call"), (keep, None),
-                              (replay, "unknown or already used")):
+    for confirmer, reason in (
+        (forge, "bound to a different call"),
+        (keep, None),
+        (replay, "unknown or already used"),
+    ):
         guard = confirm_guard(shop_policy, CallbackConfirmer(confirmer))
         buy_item = make_tool(guard, ran)
         with guard.task("restock", principal=BUYER):
@@ -203,7 +207,10 @@ def test_a_failing_or_slow_confirmer_denies(shop_policy: OutcomePolicy) -> None:
         time.sleep(2)
         return True
 
-    for confirmer, rule in ((boom, "guardrail:confirmer-error"), (slow, "guardrail:confirm-timeout")):
+    for confirmer, rule in (
+        (boom, "guardrail:confirmer-error"),
+        (slow, "guardrail:confirm-timeout"),
+    ):
         guard = confirm_guard(shop_policy, CallbackConfirmer(confirmer), confirm_timeout_s=0.2)
         ran: list[Any] = []
         buy_item = make_tool(guard, ran)
@@ -262,8 +269,10 @@ def test_console_confirmer_asks_on_a_terminal_only(shop_policy: OutcomePolicy) -
         assert make_tool(yes, [], name="buy2")("desk", 900.0) == "bought desk"
     assert "Approve this exact call?" in out.getvalue() and "900.0" in out.getvalue()
     no_tty = confirm_guard(shop_policy, ConsoleConfirmer(stdin=io.StringIO("y\n"), stdout=out))
-    with no_tty.task("restock", principal=BUYER), pytest.raises(ToolCallDenied,
-                                                                match="no terminal"):
+    with (
+        no_tty.task("restock", principal=BUYER),
+        pytest.raises(ToolCallDenied, match="no terminal"),
+    ):
         make_tool(no_tty, [])("desk", 900.0)
 
 

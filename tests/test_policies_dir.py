@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from guardrail.policies import NAMES, policy_path
 
 from guardrail import load_policy
 from guardrail._examples import run_examples
-from guardrail.policies import NAMES, policy_path
 
-CASES = [(name, r.example.name) for name in NAMES for r in run_examples(load_policy(policy_path(name)))]
+CASES = [
+    (name, r.example.name) for name in NAMES for r in run_examples(load_policy(policy_path(name)))
+]
 
 
 @pytest.mark.parametrize(("name", "example"), CASES)

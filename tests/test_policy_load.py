@@ -25,12 +25,17 @@ def test_valid_policy_compiles_with_digest_and_version() -> None:
     assert p.digest.startswith("sha256:") and len(p.digest) == 71
     assert p.default is Effect.DENY
     assert [r.id for r in p.candidates("purchase")[0]] == [
-        "approved-suppliers-only", "large-purchases", "small-purchases"]
+        "approved-suppliers-only",
+        "large-purchases",
+        "small-purchases",
+    ]
     assert p.candidates("deploy")[0] == ()
 
 
 def test_every_problem_is_reported_at_once_with_line_rule_and_fix() -> None:
-    err = refused(HEAD + textwrap.dedent("""\
+    err = refused(
+        HEAD
+        + textwrap.dedent("""\
         rules:
           - id: a
             intent: purchase
@@ -52,7 +57,8 @@ def test_every_problem_is_reported_at_once_with_line_rule_and_fix() -> None:
             intent: purchase
             when: lower(args.x) == 'a'
             effect: maybe
-        """))
+        """)
+    )
     text = str(err)
     by_rule = {p.rule_id: p for p in err.problems}
     assert by_rule["a"].line == 7 and "unknown name 'arg'" in by_rule["a"].message
@@ -68,8 +74,9 @@ def test_every_problem_is_reported_at_once_with_line_rule_and_fix() -> None:
 
 
 def test_unknown_function_gets_a_suggestion() -> None:
-    err = refused(HEAD + "rules:\n  - {id: a, intent: read, when: \"sizee(args.x) > 1\", "
-                  "effect: allow}\n")
+    err = refused(
+        HEAD + 'rules:\n  - {id: a, intent: read, when: "sizee(args.x) > 1", effect: allow}\n'
+    )
     assert "unknown function 'sizee'" in err.problems[0].message
     assert "did you mean 'size'" in err.problems[0].fix
 
@@ -91,27 +98,34 @@ def test_syntax_errors_carry_the_line() -> None:
 
 
 def test_reason_placeholders_are_checked_at_load() -> None:
-    err = refused(HEAD + textwrap.dedent("""\
+    err = refused(
+        HEAD
+        + textwrap.dedent("""\
         rules:
           - {id: a, intent: read, effect: deny, reason: "host {host} refused"}
           - {id: b, intent: read, effect: deny, reason: "{args.__class__}"}
           - {id: c, intent: read, effect: deny, reason: "{args.x!r}"}
-        """))
+        """)
+    )
     assert [p.rule_id for p in err.problems] == ["a", "b", "c"]
     assert "unknown name 'host'" in err.problems[0].message
 
 
 def test_redact_paths_must_name_arguments() -> None:
-    err = refused(HEAD + "rules:\n  - {id: a, intent: read, effect: allow, "
-                  "logging: {redact: [card_number]}}\n")
+    err = refused(
+        HEAD + "rules:\n  - {id: a, intent: read, effect: allow, "
+        "logging: {redact: [card_number]}}\n"
+    )
     assert "args.card_number" in err.problems[0].message
 
 
 def test_directory_composes_deterministically(tmp_path: Path) -> None:
-    (tmp_path / "b.yaml").write_text(HEAD.replace("name: t", "name: bee") +
-                                     "rules:\n  - {id: r2, intent: read, effect: deny}\n")
-    (tmp_path / "a.yaml").write_text(HEAD.replace("name: t", "name: ay") +
-                                     "rules:\n  - {id: r1, intent: read, effect: allow}\n")
+    (tmp_path / "b.yaml").write_text(
+        HEAD.replace("name: t", "name: bee") + "rules:\n  - {id: r2, intent: read, effect: deny}\n"
+    )
+    (tmp_path / "a.yaml").write_text(
+        HEAD.replace("name: t", "name: ay") + "rules:\n  - {id: r1, intent: read, effect: allow}\n"
+    )
     (tmp_path / "notes.txt").write_text("ignored")
     composed = load_policy(tmp_path)
     again = load_policy(tmp_path / "b.yaml", tmp_path / "a.yaml")
@@ -122,7 +136,8 @@ def test_directory_composes_deterministically(tmp_path: Path) -> None:
 def test_duplicate_rule_ids_across_files_are_refused(tmp_path: Path) -> None:
     for name in ("a", "b"):
         (tmp_path / f"{name}.yaml").write_text(
-            HEAD + "rules:\n  - {id: same, intent: read, effect: allow}\n")
+            HEAD + "rules:\n  - {id: same, intent: read, effect: allow}\n"
+        )
     with pytest.raises(PolicyError, match="rule id also used at"):
         load_policy(tmp_path)
 

@@ -15,8 +15,11 @@ def test_all_is_sorted_and_complete() -> None:
     assert guardrail.__all__ == sorted(guardrail.__all__)
     for name in guardrail.__all__:
         assert hasattr(guardrail, name), name
-    public = {n for n in vars(guardrail) if not n.startswith("_")} - {"adapters", "policies",
-                                                                       "telemetry"}
+    public = {n for n in vars(guardrail) if not n.startswith("_")} - {
+        "adapters",
+        "policies",
+        "telemetry",
+    }
     assert public <= set(guardrail.__all__) | {"annotations"}
 
 
@@ -34,8 +37,11 @@ def test_library_modules_use_the_opentelemetry_api_only() -> None:
     for path in (ROOT / "guardrail").rglob("*.py"):
         if path.name in SDK_ALLOWED or "_cli" in path.parts:
             continue
-        sdk = {m for m in _imports(path) if m.startswith(("opentelemetry.sdk",
-                                                           "opentelemetry.exporter"))}
+        sdk = {
+            m
+            for m in _imports(path)
+            if m.startswith(("opentelemetry.sdk", "opentelemetry.exporter"))
+        }
         assert not sdk, f"{path} imports {sdk}"
 
 

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import pytest
+from guardrail.policies import policy_path
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from guardrail import Effect, Guard, load_policy
 from guardrail._cli._demo import auto_confirmer, play
 from guardrail._cli._scenarios import APPROVED, EPISODES, REJECTED
-from guardrail.policies import policy_path
 
 
 @pytest.fixture
 def rows(provider: TracerProvider):  # type: ignore[no-untyped-def]
-    guard = Guard(load_policy(policy_path()), confirmer=auto_confirmer(),
-                  tracer_provider=provider)
+    guard = Guard(load_policy(policy_path()), confirmer=auto_confirmer(), tracer_provider=provider)
     return play(guard)
 
 
-@pytest.mark.parametrize("scenario", ["1 deploy", "2 api access", "3 rotate secret",
-                                      "4 purchase", "4 record", "5 integration"])
+@pytest.mark.parametrize(
+    "scenario",
+    ["1 deploy", "2 api access", "3 rotate secret", "4 purchase", "4 record", "5 integration"],
+)
 def test_every_call_gets_the_expected_outcome(rows, scenario: str) -> None:  # type: ignore[no-untyped-def]
     mine = [r for r in rows if r.scenario == scenario]
     assert mine
@@ -48,4 +49,5 @@ def test_every_call_leaves_one_red_or_plain_span(rows, exporter: InMemorySpanExp
         span = by_id[row.decision.decision_id]
         assert span.attributes["guardrail.decision"] == row.decision.effect.value
         assert (span.attributes.get("error.type") == "guardrail.denied") is (
-            row.decision.effect is not Effect.ALLOW)
+            row.decision.effect is not Effect.ALLOW
+        )

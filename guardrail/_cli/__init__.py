@@ -37,8 +37,10 @@ def cli() -> None:
 def check(policies: tuple[str, ...]) -> None:
     """Validate policy files or directories (exit 0 ok, 2 invalid)."""
     policy = load_policy(*policies)
-    click.echo(f"ok: {policy.name} version {policy.version}: {len(policy.rules)} rules, "
-               f"{len(policy.tools)} tools, {len(policy.examples)} examples, {policy.digest}")
+    click.echo(
+        f"ok: {policy.name} version {policy.version}: {len(policy.rules)} rules, "
+        f"{len(policy.tools)} tools, {len(policy.examples)} examples, {policy.digest}"
+    )
 
 
 @cli.command("test")
@@ -57,16 +59,31 @@ def test_cmd(policies: tuple[str, ...]) -> None:
 
 
 @cli.command()
-@click.option("--policy", "policies", multiple=True, required=True, type=click.Path(),
-              help="Policy file or directory (repeatable).")
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    required=True,
+    type=click.Path(),
+    help="Policy file or directory (repeatable).",
+)
 @click.option("--tool", required=True, help="Tool name as the agent would call it.")
 @click.option("--args", "args_json", default="{}", show_default=True, help="Arguments as JSON.")
-@click.option("--principal", "principal_json", help='Who acts, as JSON: {"id": ..., "roles": [...]}.')
+@click.option(
+    "--principal", "principal_json", help='Who acts, as JSON: {"id": ..., "roles": [...]}.'
+)
 @click.option("--task", "task_json", help='The task, as JSON: {"goal": ..., "environment": ...}.')
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
-def explain(policies: tuple[str, ...], tool: str, args_json: str, principal_json: str | None,
-            task_json: str | None, fmt: str) -> None:
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def explain(
+    policies: tuple[str, ...],
+    tool: str,
+    args_json: str,
+    principal_json: str | None,
+    task_json: str | None,
+    fmt: str,
+) -> None:
     """Decide one call and explain why (exit 0 allow, 1 deny, 3 confirm)."""
     guard = Guard(load_policy(*policies))
     args = _json_option("--args", args_json)
@@ -84,10 +101,19 @@ def explain(policies: tuple[str, ...], tool: str, args_json: str, principal_json
 
 @cli.command()
 @click.option("--interactive", is_flag=True, help="Ask on this terminal instead of auto-answering.")
-@click.option("--policy", "policies", multiple=True, type=click.Path(),
-              help="Policy files to use instead of the bundled ones.")
-@click.option("--trace-file", type=click.Path(), default=None,
-              help="Where to write OTLP-JSON evidence when no OTLP endpoint is set.")
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    type=click.Path(),
+    help="Policy files to use instead of the bundled ones.",
+)
+@click.option(
+    "--trace-file",
+    type=click.Path(),
+    default=None,
+    help="Where to write OTLP-JSON evidence when no OTLP endpoint is set.",
+)
 def demo(interactive: bool, policies: tuple[str, ...], trace_file: str | None) -> None:
     """Play the five scenarios as agent tool calls and write the evidence."""
     from guardrail._cli._demo import run_demo
@@ -106,8 +132,10 @@ def _json_option(option: str, text: str) -> Any:
     try:
         return json.loads(text, object_pairs_hook=no_duplicates)
     except json.JSONDecodeError as err:
-        raise UsageProblem(f"{option} is not valid JSON ({err.msg} at line {err.lineno} column "
-                           f"{err.colno}); quote it for the shell, e.g. '{{\"key\": 1}}'") from None
+        raise UsageProblem(
+            f"{option} is not valid JSON ({err.msg} at line {err.lineno} column "
+            f"{err.colno}); quote it for the shell, e.g. '{{\"key\": 1}}'"
+        ) from None
 
 
 def _model_option(option: str, text: str | None, model: Any, default: Any) -> Any:
@@ -118,8 +146,10 @@ def _model_option(option: str, text: str | None, model: Any, default: Any) -> An
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "value"
-        raise UsageProblem(f"{option} is not a valid {model.__name__}: {where}: {first['msg']} "
-                           f"(fields: {', '.join(model.model_fields)})") from None
+        raise UsageProblem(
+            f"{option} is not a valid {model.__name__}: {where}: {first['msg']} "
+            f"(fields: {', '.join(model.model_fields)})"
+        ) from None
 
 
 def _print_decision(d: Decision) -> None:
@@ -131,11 +161,15 @@ def _print_decision(d: Decision) -> None:
     if d.facts:
         b = d.facts.boundary
         click.echo(f"  intent:      {d.facts.intent} (resource: {d.facts.resource or '-'})")
-        click.echo(f"  boundary:    data={list(b.data_classes)} destinations="
-                   f"{list(b.destination_hosts)} external={list(b.external_hosts)} "
-                   f"environment={b.environment or '-'}")
-        click.echo(f"  logging:     level={d.facts.logging.level} redact="
-                   f"{list(d.facts.logging.redact)} durable={d.facts.logging.durable}")
+        click.echo(
+            f"  boundary:    data={list(b.data_classes)} destinations="
+            f"{list(b.destination_hosts)} external={list(b.external_hosts)} "
+            f"environment={b.environment or '-'}"
+        )
+        click.echo(
+            f"  logging:     level={d.facts.logging.level} redact="
+            f"{list(d.facts.logging.redact)} durable={d.facts.logging.durable}"
+        )
     if d.controls:
         click.echo(f"  controls:    {', '.join(d.controls)}")
     click.echo(f"  policy:      {d.policy_name} {d.policy_version} {d.policy_digest[:19]}")
@@ -160,8 +194,11 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"guardrail: {err}", err=True)
         sys.exit(2)
     except Exception as err:  # one paragraph, not a traceback
-        click.echo(f"guardrail: unexpected {type(err).__name__}: {err}. Re-run with "
-                   f"GUARDRAIL_DEBUG=1 to see where it came from.", err=True)
+        click.echo(
+            f"guardrail: unexpected {type(err).__name__}: {err}. Re-run with "
+            f"GUARDRAIL_DEBUG=1 to see where it came from.",
+            err=True,
+        )
         if _debug():
             raise
         sys.exit(2)

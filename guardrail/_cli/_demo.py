@@ -62,26 +62,40 @@ def play(guard: Guard, episodes: tuple[Episode, ...] = EPISODES) -> list[Row]:
                 result = _dispatch(guard, tools, step.tool, step.args, decisions.append)
                 decision = decisions[-1]
                 call = f"{step.tool}({_short_args(step.args)})"
-                rows.append(Row(episode.scenario, call, step.expect, outcome_of(decision),
-                                decision, step.note, result))
+                rows.append(
+                    Row(
+                        episode.scenario,
+                        call,
+                        step.expect,
+                        outcome_of(decision),
+                        decision,
+                        step.note,
+                        result,
+                    )
+                )
     return rows
 
 
-def _dispatch(guard: Guard, tools: dict[str, Callable[..., Any]], name: str,
-              args: dict[str, Any], seen: Callable[[Decision], None]) -> Any:
+def _dispatch(
+    guard: Guard,
+    tools: dict[str, Callable[..., Any]],
+    name: str,
+    args: dict[str, Any],
+    seen: Callable[[Decision], None],
+) -> Any:
     """Call a tool by the name the model gave; a name with no tool is still decided."""
-    guard_listener = guard._on_decision  # noqa: SLF001 - the demo borrows the hook per call
-    guard._on_decision = seen  # noqa: SLF001
+    guard_listener = guard._on_decision
+    guard._on_decision = seen
     try:
         tool = tools.get(name)
         if tool is None:
-            return guard.execute(ToolCall(name, args), lambda _: None, on_deny=lambda d: None)
+            return guard.execute(ToolCall(name, args), lambda _: None, on_deny=lambda _: None)
         try:
             return tool(**args)
         except Exception as err:
             return err
     finally:
-        guard._on_decision = guard_listener  # noqa: SLF001
+        guard._on_decision = guard_listener
 
 
 def _short_args(args: dict[str, Any]) -> str:
@@ -97,8 +111,9 @@ def run_demo(*, interactive: bool, policies: tuple[str, ...], trace_file: str | 
     started = time.perf_counter()
     provider, where = configure(service_name="guardrail-demo", trace_file=trace_file)
     confirmer = ConsoleConfirmer() if interactive else auto_confirmer()
-    guard = Guard(load_policy(*(policies or (policy_path(),))), confirmer=confirmer,
-                  tracer_provider=provider)
+    guard = Guard(
+        load_policy(*(policies or (policy_path(),))), confirmer=confirmer, tracer_provider=provider
+    )
     rows = play(guard)
     provider.force_flush()
     provider.shutdown()
@@ -106,29 +121,42 @@ def run_demo(*, interactive: bool, policies: tuple[str, ...], trace_file: str | 
     console.print(_table(rows))
     mismatched = [r for r in rows if r.outcome != r.expect]
     counts = {e.value: sum(r.decision.effect is e for r in rows) for e in Effect}
-    console.print(f"{len(rows)} calls: {counts['allow']} ran, {counts['deny']} stopped; "
-                  f"{sum(r.outcome in (APPROVED, REJECTED) for r in rows)} asked a human "
-                  f"({'asked on this terminal' if interactive else 'auto-answered'}); "
-                  f"{time.perf_counter() - started:.2f}s")
+    console.print(
+        f"{len(rows)} calls: {counts['allow']} ran, {counts['deny']} stopped; "
+        f"{sum(r.outcome in (APPROVED, REJECTED) for r in rows)} asked a human "
+        f"({'asked on this terminal' if interactive else 'auto-answered'}); "
+        f"{time.perf_counter() - started:.2f}s"
+    )
     if mismatched and not interactive and not policies:
         console.print(f"[red]{len(mismatched)} call(s) did not get the expected decision[/red]")
     console.print(f"Evidence: one span per call written to {where}.")
     if where.endswith(".jsonl"):
-        console.print("View it in Jaeger: Search -> Upload JSON, or see README 'Evidence in "
-                      "Jaeger' to export straight to a running Jaeger.")
+        console.print(
+            "View it in Jaeger: Search -> Upload JSON, or see README 'Evidence in "
+            "Jaeger' to export straight to a running Jaeger."
+        )
 
 
 def _table(rows: list[Row]) -> Table:
-    table = Table(title="outcome-guardrail demo: five scenarios, one policy set",
-                  show_lines=False, expand=True)
-    for name, style in (("scenario", "cyan"), ("agent call", ""), ("decision", ""),
-                        ("rule", "magenta"), ("reason", "")):
+    table = Table(
+        title="outcome-guardrail demo: five scenarios, one policy set",
+        show_lines=False,
+        expand=True,
+    )
+    for name, style in (
+        ("scenario", "cyan"),
+        ("agent call", ""),
+        ("decision", ""),
+        ("rule", "magenta"),
+        ("reason", ""),
+    ):
         table.add_column(name, style=style, overflow="fold")
     colours = {"allow": "green", "deny": "red", APPROVED: "yellow", REJECTED: "red"}
     for r in rows:
         label = f"[{colours.get(r.outcome, 'white')}]{r.outcome}[/]"
         note = f" [dim]({r.note})[/dim]" if r.note else ""
         rule = ", ".join(x for x in r.decision.rule_ids if x != "guardrail:not-confirmed")
-        table.add_row(r.scenario, escape(r.call) + note, label, escape(rule),
-                      escape(r.decision.reason))
+        table.add_row(
+            r.scenario, escape(r.call) + note, label, escape(rule), escape(r.decision.reason)
+        )
     return table

@@ -97,8 +97,10 @@ class OutcomePolicy:
     def __post_init__(self) -> None:
         intents = {i for r in self.rules if r.intents for i in r.intents}
         wildcard = [r for r in self.rules if r.intents is None]
-        index = {i: _bucket([r for r in self.rules if r.intents and i in r.intents] + wildcard)
-                 for i in intents}
+        index = {
+            i: _bucket([r for r in self.rules if r.intents and i in r.intents] + wildcard)
+            for i in intents
+        }
         object.__setattr__(self, "_index", MappingProxyType(index))
         object.__setattr__(self, "_wildcard", _bucket(wildcard))
 

@@ -15,18 +15,50 @@ from typing import Any
 import cel
 
 ROOTS: tuple[str, ...] = (
-    "args", "boundary", "call", "context", "intent", "principal", "resource", "state", "task",
+    "args",
+    "boundary",
+    "call",
+    "context",
+    "intent",
+    "principal",
+    "resource",
+    "state",
+    "task",
 )
 # Functions the native CEL runtime provides; macros (has, all, exists, ...) are not listed
 # by the compiler and need no entry.
-FUNCTIONS: frozenset[str] = frozenset({
-    "size", "contains", "startsWith", "endsWith", "matches", "int", "uint", "double", "string",
-    "bytes", "bool", "timestamp", "duration", "type", "dyn",
-    "getFullYear", "getMonth", "getDayOfYear", "getDayOfMonth", "getDate", "getDayOfWeek",
-    "getHours", "getMinutes", "getSeconds", "getMilliseconds",
-})
-_TYPE_NAMES = frozenset({"int", "uint", "double", "string", "bytes", "bool", "list", "map",
-                         "null_type", "type"})
+FUNCTIONS: frozenset[str] = frozenset(
+    {
+        "size",
+        "contains",
+        "startsWith",
+        "endsWith",
+        "matches",
+        "int",
+        "uint",
+        "double",
+        "string",
+        "bytes",
+        "bool",
+        "timestamp",
+        "duration",
+        "type",
+        "dyn",
+        "getFullYear",
+        "getMonth",
+        "getDayOfYear",
+        "getDayOfMonth",
+        "getDate",
+        "getDayOfWeek",
+        "getHours",
+        "getMinutes",
+        "getSeconds",
+        "getMilliseconds",
+    }
+)
+_TYPE_NAMES = frozenset(
+    {"int", "uint", "double", "string", "bytes", "bool", "list", "map", "null_type", "type"}
+)
 _MACRO_VAR = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 _POSITION = re.compile(r"<input>:(\d+):(\d+):\s*(.*?)(?:\n|$)")
 
@@ -75,16 +107,21 @@ def compile_condition(source: str) -> Condition | list[ExprProblem]:
 def _syntax_problem(source: str, error: str) -> ExprProblem:
     match = _POSITION.search(error)
     if match is None:
-        return ExprProblem(f"condition {source!r} does not compile: {error.splitlines()[0]}",
-                           "write a CEL expression, e.g. args.amount <= 500.0")
+        return ExprProblem(
+            f"condition {source!r} does not compile: {error.splitlines()[0]}",
+            "write a CEL expression, e.g. args.amount <= 500.0",
+        )
     column = int(match.group(2))
     pointer = f"{source}\n      {' ' * (column - 1)}^"
-    return ExprProblem(f"condition does not compile at column {column}: {match.group(3)}\n"
-                       f"      {pointer}", "correct the CEL syntax at the caret")
+    return ExprProblem(
+        f"condition does not compile at column {column}: {match.group(3)}\n      {pointer}",
+        "correct the CEL syntax at the caret",
+    )
 
 
 def _unknown(kind: str, name: str, known: Any) -> ExprProblem:
     near = difflib.get_close_matches(name, list(known), n=1)
     hint = f"did you mean '{near[0]}'? " if near else ""
-    return ExprProblem(f"unknown {kind} '{name}' in condition",
-                       f"{hint}conditions may use {', '.join(known)}")
+    return ExprProblem(
+        f"unknown {kind} '{name}' in condition", f"{hint}conditions may use {', '.join(known)}"
+    )

@@ -21,11 +21,22 @@ from guardrail._policy._schema import FIELD_FIXES, LoggingSpec, PolicyDocument, 
 from guardrail._policy._yaml import Path as DataPath
 from guardrail._policy._yaml import YamlProblem, parse_yaml
 
-BUILTIN_INTENTS = frozenset({
-    "approve_integration", "create_record", "delete_record", "deploy", "issue_credential",
-    "purchase", "read", "rotate_secret", "send_message", "transfer_funds", "unknown",
-    "update_record",
-})
+BUILTIN_INTENTS = frozenset(
+    {
+        "approve_integration",
+        "create_record",
+        "delete_record",
+        "deploy",
+        "issue_credential",
+        "purchase",
+        "read",
+        "rotate_secret",
+        "send_message",
+        "transfer_funds",
+        "unknown",
+        "update_record",
+    }
+)
 _SUFFIXES = (".yaml", ".yml")
 
 
@@ -58,16 +69,30 @@ def load_policy(*paths: str | os.PathLike[str]) -> OutcomePolicy:
         PolicyError: listing every problem in every file (file:line, rule id, fix).
     """
     if not paths:
-        raise PolicyError([PolicyProblem("<none>", None, "no policy path given",
-                                         "pass a policy file or a directory of them")])
+        raise PolicyError(
+            [
+                PolicyProblem(
+                    "<none>",
+                    None,
+                    "no policy path given",
+                    "pass a policy file or a directory of them",
+                )
+            ]
+        )
     files: list[_File] = []
     problems: list[PolicyProblem] = []
     for path in _expand(paths, problems):
         try:
             files.append(_File(str(path), path.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError) as err:
-            problems.append(PolicyProblem(str(path), None, f"cannot be read ({err})",
-                                          "check the path and that the file is UTF-8 text"))
+            problems.append(
+                PolicyProblem(
+                    str(path),
+                    None,
+                    f"cannot be read ({err})",
+                    "check the path and that the file is UTF-8 text",
+                )
+            )
     return _compile(files, problems)
 
 
@@ -83,14 +108,21 @@ def _expand(paths: Iterable[str | os.PathLike[str]], problems: list[PolicyProble
         if path.is_dir():
             inside = sorted(p for p in path.iterdir() if p.suffix in _SUFFIXES and p.is_file())
             if not inside:
-                problems.append(PolicyProblem(str(path), None, "directory holds no *.yaml policy",
-                                              "add a policy file or point at one"))
+                problems.append(
+                    PolicyProblem(
+                        str(path),
+                        None,
+                        "directory holds no *.yaml policy",
+                        "add a policy file or point at one",
+                    )
+                )
             found.extend(inside)
         elif path.is_file():
             found.append(path)
         else:
-            problems.append(PolicyProblem(str(path), None, "no such file or directory",
-                                          "check the path"))
+            problems.append(
+                PolicyProblem(str(path), None, "no such file or directory", "check the path")
+            )
     return sorted(set(found))
 
 
@@ -120,8 +152,9 @@ def _validate(f: _File) -> None:
     try:
         f.data, f.lines = parse_yaml(f.text)
     except YamlProblem as err:
-        f.problems.append(PolicyProblem(f.path, err.line, err.message,
-                                        "correct the YAML at that line"))
+        f.problems.append(
+            PolicyProblem(f.path, err.line, err.message, "correct the YAML at that line")
+        )
         return
     try:
         f.doc = PolicyDocument.model_validate(f.data)
@@ -148,8 +181,10 @@ def _fix_for(error: Any, loc: DataPath) -> str:
     if error["type"] == "missing":
         return f"add '{field_name}'"
     if error["type"] == "string_type":
-        return ("quote the value: YAML reads unquoted yes, no, on, off, numbers and dates as "
-                "other types")
+        return (
+            "quote the value: YAML reads unquoted yes, no, on, off, numbers and dates as "
+            "other types"
+        )
     return FIELD_FIXES.get(field_name, "see the policy language reference in the README")
 
 
@@ -163,8 +198,13 @@ def _known_fields(parent: DataPath) -> list[str]:
         info = model.model_fields.get(part)
         if info is None:
             break
-        model = {"metadata": _schema.MetadataSpec, "rules": RuleSpec, "logging": LoggingSpec,
-                 "tools": _schema.ToolSpecModel, "examples": _schema.ExampleSpec}.get(part, model)
+        model = {
+            "metadata": _schema.MetadataSpec,
+            "rules": RuleSpec,
+            "logging": LoggingSpec,
+            "tools": _schema.ToolSpecModel,
+            "examples": _schema.ExampleSpec,
+        }.get(part, model)
     if model is _schema.ToolSpecModel and parent and parent[-1] == "tools":
         return []
     return sorted(info.alias or name for name, info in model.model_fields.items())
@@ -184,8 +224,11 @@ def _merge_tools(f: _File, doc: PolicyDocument, tools: dict[str, ToolSpec]) -> N
     for name, spec in doc.tools.items():
         tool = ToolSpec(name=name, **spec.model_dump())
         if name in tools and tools[name] != tool:
-            f.problem(("tools", name), f"tool '{name}' is mapped differently in another file",
-                      "map each tool in one file only")
+            f.problem(
+                ("tools", name),
+                f"tool '{name}' is mapped differently in another file",
+                "map each tool in one file only",
+            )
         tools[name] = tool
 
 
@@ -201,8 +244,10 @@ def _rules(f: _File, vocabulary: set[str]) -> list[Rule]:
             checked.append(_check_rule(f, ("rules", i), raw, vocabulary))
     if f.doc is None or f.problems:
         return []
-    return [_rule(f, ("rules", i), spec, *parts)
-            for i, (spec, parts) in enumerate(zip(f.doc.rules, checked))]
+    return [
+        _rule(f, ("rules", i), spec, *parts)
+        for i, (spec, parts) in enumerate(zip(f.doc.rules, checked, strict=True))
+    ]
 
 
 _Checked = tuple[Condition | None, ReasonTemplate | None, ReasonTemplate | None]
@@ -215,8 +260,12 @@ def _check_rule(f: _File, loc: DataPath, raw: dict[str, Any], vocabulary: set[st
         if isinstance(intent, str) and intent != "*" and intent not in vocabulary:
             near = difflib.get_close_matches(intent, sorted(vocabulary), n=1)
             hint = f"did you mean '{near[0]}'? " if near else ""
-            f.problem((*loc, "intent"), f"unknown intent '{intent}'",
-                      f"{hint}use an intent a tool maps to, or list it under 'intents:'", rule_id)
+            f.problem(
+                (*loc, "intent"),
+                f"unknown intent '{intent}'",
+                f"{hint}use an intent a tool maps to, or list it under 'intents:'",
+                rule_id,
+            )
     condition = None
     when = raw.get("when", "true")
     if isinstance(when, str):
@@ -226,18 +275,33 @@ def _check_rule(f: _File, loc: DataPath, raw: dict[str, Any], vocabulary: set[st
         else:
             for p in compiled:
                 f.problem((*loc, "when"), p.message, p.fix, rule_id)
-    return (condition, _template(f, (*loc, "reason"), raw.get("reason"), rule_id),
-            _template(f, (*loc, "instruction"), raw.get("instruction"), rule_id))
+    return (
+        condition,
+        _template(f, (*loc, "reason"), raw.get("reason"), rule_id),
+        _template(f, (*loc, "instruction"), raw.get("instruction"), rule_id),
+    )
 
 
-def _rule(f: _File, loc: DataPath, spec: RuleSpec, condition: Condition | None,
-          reason: ReasonTemplate | None, instruction: ReasonTemplate | None) -> Rule:
+def _rule(
+    f: _File,
+    loc: DataPath,
+    spec: RuleSpec,
+    condition: Condition | None,
+    reason: ReasonTemplate | None,
+    instruction: ReasonTemplate | None,
+) -> Rule:
     assert condition is not None  # a rule without a compiled condition is a reported problem
     return Rule(
-        id=spec.id, effect=Effect(spec.effect), condition=condition,
-        intents=_selector(spec.intent), resources=_selector(spec.resource),
-        tools=_selector(spec.tool), reason=reason, instruction=instruction,
-        logging=_logging(spec.logging), controls=spec.controls,
+        id=spec.id,
+        effect=Effect(spec.effect),
+        condition=condition,
+        intents=_selector(spec.intent),
+        resources=_selector(spec.resource),
+        tools=_selector(spec.tool),
+        reason=reason,
+        instruction=instruction,
+        logging=_logging(spec.logging),
+        controls=spec.controls,
         source=f"{f.path}:{f.line(loc)}",
     )
 
@@ -249,14 +313,12 @@ def _selector(value: str | tuple[str, ...] | None) -> frozenset[str] | None:
     return None if "*" in values else values
 
 
-def _template(f: _File, loc: DataPath, text: object, rule_id: str | None
-              ) -> ReasonTemplate | None:
+def _template(f: _File, loc: DataPath, text: object, rule_id: str | None) -> ReasonTemplate | None:
     if not isinstance(text, str):
         return None
     parsed = parse_template(text.strip())
     if isinstance(parsed, str):
-        f.problem(loc, parsed, "name a value the condition could read, e.g. {args.amount}",
-                  rule_id)
+        f.problem(loc, parsed, "name a value the condition could read, e.g. {args.amount}", rule_id)
         return None
     return parsed
 
@@ -276,11 +338,24 @@ def _examples(f: _File, doc: PolicyDocument) -> list[Example]:
             task = Task.model_validate(ex.task) if ex.task else None
         except ValidationError as err:
             first = err.errors()[0]
-            f.problem(loc, f"example '{ex.name}': {first['msg']} at "
-                      f"{'.'.join(map(str, first['loc']))}", "correct the example's principal/task")
+            f.problem(
+                loc,
+                f"example '{ex.name}': {first['msg']} at {'.'.join(map(str, first['loc']))}",
+                "correct the example's principal/task",
+            )
             continue
-        out.append(Example(ex.name, ex.tool, ex.args, principal, task, Effect(ex.expect),
-                           ex.rule, f"{f.path}:{f.line(loc)}"))
+        out.append(
+            Example(
+                ex.name,
+                ex.tool,
+                ex.args,
+                principal,
+                task,
+                Effect(ex.expect),
+                ex.rule,
+                f"{f.path}:{f.line(loc)}",
+            )
+        )
     return out
 
 
@@ -290,14 +365,21 @@ def _check_unique_ids(files: list[_File], rules: list[Rule]) -> None:
         if rule.id in seen:
             path, _, line = rule.source.rpartition(":")
             owner = next(f for f in files if f.path == path)
-            owner.problems.append(PolicyProblem(path, int(line) if line.isdigit() else None,
-                                                f"rule id also used at {seen[rule.id]}",
-                                                "give every rule a unique id", rule.id))
+            owner.problems.append(
+                PolicyProblem(
+                    path,
+                    int(line) if line.isdigit() else None,
+                    f"rule id also used at {seen[rule.id]}",
+                    "give every rule a unique id",
+                    rule.id,
+                )
+            )
         seen.setdefault(rule.id, rule.source)
 
 
-def _assemble(files: list[_File], rules: list[Rule], tools: dict[str, ToolSpec],
-              examples: list[Example]) -> OutcomePolicy:
+def _assemble(
+    files: list[_File], rules: list[Rule], tools: dict[str, ToolSpec], examples: list[Example]
+) -> OutcomePolicy:
     docs = [f.doc for f in files if f.doc]
     sha = hashlib.sha256()
     for f in files:
@@ -308,8 +390,9 @@ def _assemble(files: list[_File], rules: list[Rule], tools: dict[str, ToolSpec],
     single = len(docs) == 1
     return OutcomePolicy(
         name=docs[0].metadata.name if single else "+".join(d.metadata.name for d in docs),
-        version=str(docs[0].metadata.version) if single else
-        ",".join(f"{d.metadata.name}@{d.metadata.version}" for d in docs),
+        version=str(docs[0].metadata.version)
+        if single
+        else ",".join(f"{d.metadata.name}@{d.metadata.version}" for d in docs),
         digest="sha256:" + sha.hexdigest(),
         default=Effect.CONFIRM if all(d.default == "confirm" for d in docs) else Effect.DENY,
         rules=tuple(rules),

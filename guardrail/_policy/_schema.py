@@ -30,7 +30,9 @@ class LoggingSpec(_Strict):
     def _paths_under_args(cls, paths: tuple[str, ...]) -> tuple[str, ...]:
         for path in paths:
             if not path.startswith("args.") or len(path) == len("args."):
-                raise ValueError(f"redact path '{path}' must name an argument, like args.card_number")
+                raise ValueError(
+                    f"redact path '{path}' must name an argument, like args.card_number"
+                )
         return paths
 
 
