@@ -7,11 +7,12 @@ budget overrun) is a deny that says what failed.
 
 from __future__ import annotations
 
+import threading
 import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cel
@@ -25,6 +26,9 @@ MAX_TOOL_NAME = 128
 _BAD_NAME_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp", "Zs"})
 
 
+_SUBJECT_ROOTS = frozenset({"principal", "task", "context"})
+
+
 @dataclass(frozen=True, slots=True)
 class Subject:
     """Who acts and for which task, with their policy views computed once per task."""
@@ -33,10 +37,34 @@ class Subject:
     task: Task
     principal_facts: Mapping[str, Any]
     task_facts: Mapping[str, Any]
+    _contexts: threading.local = field(default_factory=threading.local, compare=False, repr=False)
 
     @classmethod
     def of(cls, principal: Principal, task: Task) -> Subject:
         return cls(principal, task, principal.to_facts(), task.to_facts())
+
+    def cel_context(self, roots: frozenset[str]) -> Any:
+        """A CEL context holding this subject's share (principal, task, context) of ``roots``.
+
+        Converting values into CEL is the costliest part of a decision, so the subject's
+        share is converted at most once per thread; each call then adds only its own
+        variables. One context per thread, because a decision writes its call's variables
+        into it.
+        """
+        local = self._contexts
+        if not hasattr(local, "value"):
+            local.value, local.added = cel.Context(), set()
+        for root in (roots & _SUBJECT_ROOTS) - local.added:
+            local.value.add_variable(root, self._view(root))
+            local.added.add(root)
+        return local.value
+
+    def _view(self, root: str) -> Any:
+        if root == "principal":
+            return self.principal_facts
+        if root == "task":
+            return self.task_facts
+        return dict(self.task.context)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +78,8 @@ def normalize_tool_name(name: object) -> str | None:
     """NFKC form of a tool name, or None when it cannot be a tool name at all."""
     if not isinstance(name, str) or not name or len(name) > MAX_TOOL_NAME:
         return None
+    if name.isascii() and name.isprintable() and " " not in name:
+        return name  # already NFKC, and no control, format or space characters
     normal = unicodedata.normalize("NFKC", name)
     if any(unicodedata.category(c) in _BAD_NAME_CATEGORIES for c in normal):
         return None
@@ -65,6 +95,18 @@ def evaluate(
     budget_s: float = 1.0,
 ) -> Decision:
     """Decide one call. Never raises; every failure becomes a deny."""
+    return evaluate_call(policy, call, subject, resolve, budget_s=budget_s)[0]
+
+
+def evaluate_call(
+    policy: OutcomePolicy,
+    call: ToolCall,
+    subject: Subject,
+    resolve: Callable[[str], ToolSpec | None],
+    *,
+    budget_s: float = 1.0,
+) -> tuple[Decision, dict[str, Any]]:
+    """Decide one call and return the canonical arguments it was decided on ({} if refused)."""
     decision_id = uuid.uuid4().hex
     try:
         return _evaluate(policy, call, subject, resolve, decision_id, time.monotonic() + budget_s)
@@ -76,7 +118,7 @@ def evaluate(
             "guardrail:error",
             f"the decision failed ({type(err).__name__}: {_short(err)})",
             errors=(f"{type(err).__name__}: {_short(err)}",),
-        )
+        ), {}
 
 
 def _evaluate(
@@ -86,7 +128,7 @@ def _evaluate(
     resolve: Callable[[str], ToolSpec | None],
     decision_id: str,
     deadline: float,
-) -> Decision:
+) -> tuple[Decision, dict[str, Any]]:
     tool = normalize_tool_name(call.tool)
     if tool is None:
         return _fixed(
@@ -95,7 +137,7 @@ def _evaluate(
             decision_id,
             "guardrail:tool-name",
             "the tool name is empty, too long or holds invisible/control characters",
-        )
+        ), {}
     try:
         args = canonical_args(call.args)
     except ArgumentRefused as err:
@@ -105,7 +147,7 @@ def _evaluate(
             decision_id,
             "guardrail:arguments",
             f"argument {err.path} was refused: {err.problem}",
-        )
+        ), {}
     args_digest = digest(args)
     facts = extract(tool, args, resolve(tool), policy, subject.task)
     activation = {
@@ -131,9 +173,9 @@ def _evaluate(
             activation,
             _Verdict(Effect.DENY, (), ()),
             fixed=(rule_id, reason),
-        )
-    verdict = _judge(policy, tool, facts, activation, deadline)
-    return _build(policy, call, decision_id, args_digest, facts, activation, verdict)
+        ), args
+    verdict = _judge(policy, tool, facts, activation, subject, deadline)
+    return _build(policy, call, decision_id, args_digest, facts, activation, verdict), args
 
 
 def _task_checks(facts: Facts, task: Task) -> tuple[str, str] | None:
@@ -151,23 +193,33 @@ def _task_checks(facts: Facts, task: Task) -> tuple[str, str] | None:
 
 
 def _judge(
-    policy: OutcomePolicy, tool: str, facts: Facts, activation: dict[str, Any], deadline: float
+    policy: OutcomePolicy,
+    tool: str,
+    facts: Facts,
+    activation: dict[str, Any],
+    subject: Subject,
+    deadline: float,
 ) -> _Verdict:
     rules, roots = policy.candidates(facts.intent)
-    context = cel.Context()
-    for root in roots:
+    context = subject.cel_context(roots)
+    for root in roots - _SUBJECT_ROOTS:
         context.add_variable(root, activation[root])
     matched: dict[Effect, list[Rule]] = {Effect.DENY: [], Effect.CONFIRM: [], Effect.ALLOW: []}
     errors: list[str] = []
     errored: list[Rule] = []
+    resource = facts.resource
+    clock = time.monotonic
     for rule in rules:
-        if matched[Effect.DENY] and rule.effect is not Effect.DENY:
+        effect = rule.effect
+        if effect is not Effect.DENY and matched[Effect.DENY]:
             break  # a deny already decided; confirm and allow rules cannot change that
-        if (matched[Effect.CONFIRM] or errors) and rule.effect is Effect.ALLOW:
+        if effect is Effect.ALLOW and (matched[Effect.CONFIRM] or errors):
             break
-        if not rule.selects(tool, facts.resource):
+        if (rule.tools is not None or rule.resources is not None) and not rule.selects(
+            tool, resource
+        ):
             continue
-        if time.monotonic() > deadline:
+        if clock() > deadline:
             errors.append("the decision ran past its time budget")
             break
         outcome = _run(rule, context)
@@ -204,7 +256,7 @@ def _group_errors(rules: list[Rule], errors: list[str]) -> list[str]:
 def _run(rule: Rule, context: Any) -> bool | str:
     """True/False when the condition holds or not; otherwise why it could not be decided."""
     try:
-        result = rule.condition.evaluate(context)
+        result = rule.condition.program.execute(context)
     except KeyError as err:
         return f"it reads {err.args[0]!r}, which this call does not have"
     except TypeError as err:
@@ -240,7 +292,8 @@ def _build(
     for rule in verdict.rules:
         if rule.logging is not None:
             logging = logging.merge(rule.logging)
-    facts = replace(facts, logging=logging)
+    if logging is not facts.logging:
+        facts = replace(facts, logging=logging)
     hidden = _hider(logging)
     rule_ids: tuple[str, ...]
     if fixed is not None:

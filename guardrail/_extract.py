@@ -7,7 +7,7 @@ decorator), inspection second (scanners over the argument values).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from guardrail._model import Boundary, Facts, Finding, LoggingRequirement, Task
@@ -29,9 +29,9 @@ def extract(
     hosts: set[str] = set()
     destinations = set(spec.destinations) if spec else set()
     for path, top, key, text in _strings(args):
-        findings.extend(scan_text(path, key, text))
+        scan_text(path, key, text, findings)
         as_destination = top in destinations or bool(_RECIPIENT_KEYS.match(key))
-        hosts.update(hosts_in(text, as_destination=as_destination))
+        hosts_in(text, hosts, as_destination=as_destination)
     declared = set(spec.reads + spec.writes) if spec else set()
     boundary = Boundary(
         data_classes=tuple(sorted({f.data_class for f in findings} | declared)),
@@ -57,18 +57,28 @@ def extract(
     )
 
 
-def _strings(
-    value: Any, path: str = "args", top: str = "", key: str = ""
-) -> Iterator[tuple[str, str, str, str]]:
+def _strings(args: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
     """(path, top-level argument, nearest key, text) for every string in the arguments."""
+    out: list[tuple[str, str, str, str]] = []
+    for key, value in args.items():
+        if isinstance(value, str):
+            out.append((f"args.{key}", key, key, value))
+        elif isinstance(value, (dict, list)):
+            _nested(value, f"args.{key}", key, key, out)
+    return out
+
+
+def _nested(
+    value: Any, path: str, top: str, key: str, out: list[tuple[str, str, str, str]]
+) -> None:
     if isinstance(value, str):
-        yield path, top, key, value
+        out.append((path, top, key, value))
     elif isinstance(value, dict):
         for k, v in value.items():
-            yield from _strings(v, f"{path}.{k}", top or k, k)
+            _nested(v, f"{path}.{k}", top, k, out)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            yield from _strings(v, f"{path}[{i}]", top, key)
+            _nested(v, f"{path}[{i}]", top, key, out)
 
 
 def _pick(args: Mapping[str, Any], declared: str | None, *names: str) -> str | None:

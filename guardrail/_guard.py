@@ -18,9 +18,9 @@ from typing import Any, TypeVar, overload
 from opentelemetry.trace import Span, TracerProvider
 
 from guardrail import _semconv as sc
-from guardrail._canonical import ArgumentRefused, canonical_args, digest
+from guardrail._canonical import canonical_args, digest
 from guardrail._confirm import ApprovalLedger, ConfirmationRequest, Confirmer, as_approval
-from guardrail._decide import Subject, evaluate, normalize_tool_name, refusal
+from guardrail._decide import Subject, evaluate, evaluate_call, normalize_tool_name, refusal
 from guardrail._errors import ToolCallDenied
 from guardrail._evidence import Recorder
 from guardrail._model import Decision, Effect, Principal, Task, ToolCall
@@ -277,14 +277,9 @@ class Guard:
             return result
 
     def _decide_for_run(self, call: ToolCall, scope: Scope) -> tuple[Decision, dict[str, Any]]:
-        decision = evaluate(
+        return evaluate_call(
             self._policy, call, scope.subject, self._resolve, budget_s=self._budget_s
         )
-        try:
-            args = canonical_args(call.args) if decision.args_digest else {}
-        except ArgumentRefused:
-            args = {}
-        return decision, args
 
     def _gate(
         self, span: Span, call: ToolCall, decision: Decision, args: dict[str, Any], scope: Scope

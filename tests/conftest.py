@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from guardrail import Guard, OutcomePolicy, parse_policy
 
 ROOT = Path(__file__).resolve().parent.parent
+# jupyter_core warns about its path migration unless told which layout to use
+os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
 
 PURCHASE_POLICY = """
 apiVersion: guardrail/v1
