@@ -7,10 +7,10 @@ that request's id with that binding, has not expired and has not been used befor
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol, runtime_checkable
@@ -39,13 +39,18 @@ class ConfirmationRequest:
 
 @dataclass(frozen=True, slots=True)
 class Approval:
-    """An answer to a `ConfirmationRequest`; ``approved=False`` is a rejection."""
+    """An answer to a `ConfirmationRequest`; ``approved=False`` is a rejection.
+
+    With ``edited_args`` (and ``approved=True``) the human changed the call: the edited call
+    is decided again from scratch, and runs only if that decision allows it.
+    """
 
     approval_id: str
     binding: str
     approved: bool
     approver: str
     note: str = ""
+    edited_args: Mapping[str, object] | None = None
 
 
 @runtime_checkable
@@ -75,14 +80,22 @@ class ApprovalLedger:
 
     ttl_s: float = 300.0
     _open: dict[str, tuple[str, float]] = field(default_factory=dict)
+    _used: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def open(
         self, decision: Decision, args: Mapping[str, Any], principal: Principal, task: Task
     ) -> ConfirmationRequest:
-        """Create the request for a decision that needs confirmation."""
-        approval_id = f"approval-{uuid.uuid4().hex}"
+        """Create the request for a decision that needs confirmation.
+
+        The approval id is derived from the binding and the call id, so a process that
+        decides the same call again (a graph resumed after a restart) asks about the same
+        approval; an id that was redeemed once is never accepted again.
+        """
         binding = binding_digest(decision, principal, task)
+        approval_id = (
+            "approval-" + hashlib.sha256(f"{binding}|{decision.call_id}".encode()).hexdigest()[:32]
+        )
         expires_at = time.time() + self.ttl_s
         with self._lock:
             self._open[approval_id] = (binding, expires_at)
@@ -94,6 +107,10 @@ class ApprovalLedger:
         """Use an approval once. None if accepted, otherwise why it was refused."""
         with self._lock:
             entry = self._open.pop(approval.approval_id, None)
+            if approval.approval_id in self._used:
+                entry = None
+            elif entry is not None:
+                self._used.add(approval.approval_id)
         if entry is None:
             return "the approval does not answer an open request (unknown or already used)"
         binding, expires_at = entry

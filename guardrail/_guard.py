@@ -5,7 +5,6 @@ extract -> decide -> (confirm) -> re-check arguments -> execute -> evidence.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import os
@@ -18,6 +17,7 @@ from typing import Any, TypeVar, overload
 from opentelemetry.trace import Span, TracerProvider
 
 from guardrail import _semconv as sc
+from guardrail._asking import ask_async, ask_sync, denied, passthrough
 from guardrail._canonical import canonical_args, digest
 from guardrail._confirm import ApprovalLedger, ConfirmationRequest, Confirmer, as_approval
 from guardrail._decide import Subject, evaluate, evaluate_call, normalize_tool_name, refusal
@@ -29,6 +29,7 @@ from guardrail._task import Scope, TaskScope, current_scope
 from guardrail._tool import OnDeny, register_tool
 
 R = TypeVar("R")
+MAX_EDITS = 3
 F = TypeVar("F", bound=Callable[..., Any])
 _log = logging.getLogger("guardrail")
 
@@ -226,23 +227,46 @@ class Guard:
         *,
         description: str | None = None,
         on_deny: OnDeny = "raise",
+        principal: Principal | None = None,
+        task: Task | None = None,
+        confirmer: Confirmer | None = None,
     ) -> R | Any:
-        """Decide ``call`` and, if allowed, return ``run(call.args)``; record the evidence."""
-        scope = current_scope()
-        with self._recorder.call_span(_span_name(call), str(call.id), description) as span:
-            decision, args = self._decide_for_run(call, scope)
-            if decision.effect is Effect.CONFIRM:
-                decision = self._confirm(span, decision, args, scope)
-            decision = self._gate(span, call, decision, args, scope)
-            if not decision.allowed:
-                return _denial(decision, on_deny)
-            try:
-                result = run(call.args)
-            except BaseException as failure:
-                self._recorder.finish(span, decision, nested=False, failure=failure)
-                raise
-            self._recorder.finish(span, decision, nested=False)
-            return result
+        """Decide ``call`` and, if allowed, return ``run(args)``; record the evidence.
+
+        ``run`` gets the arguments that were decided: ``call.args``, or the arguments a
+        human edited while confirming (which are decided again from scratch first).
+        ``principal``/``task`` override the current task scope; ``confirmer`` overrides the
+        guard's (adapters use it to ask through their framework).
+        """
+        scope = self._scope(principal, task)
+        asker = confirmer or self._confirmer
+        for _ in range(MAX_EDITS + 1):
+            with self._recorder.call_span(_span_name(call), str(call.id), description) as span:
+                decision, args = self._decide_for_run(call, scope)
+                edited = None
+                if decision.effect is Effect.CONFIRM:
+                    request = self._open_request(span, decision, args, scope, asker)
+                    if isinstance(request, Decision):
+                        decision = request
+                    else:
+                        assert asker is not None  # _open_request refused the call otherwise
+                        answer = self._pending(span, decision, scope, args, asker, request)
+                        decision, edited = self._close_request(span, decision, request, answer)
+                if edited is not None:
+                    self._record_edit(span, decision, scope, args)
+                    call = ToolCall(call.tool, edited, call.id)
+                    continue
+                decision = self._gate(span, call, decision, args, scope)
+                if not decision.allowed:
+                    return _denial(decision, on_deny)
+                try:
+                    result = run(call.args)
+                except BaseException as failure:
+                    self._recorder.finish(span, decision, nested=False, failure=failure)
+                    raise
+                self._recorder.finish(span, decision, nested=False)
+                return result
+        return _denial(self._refuse(call, f"more than {MAX_EDITS} edits of one call"), on_deny)
 
     async def aexecute(
         self,
@@ -251,30 +275,50 @@ class Guard:
         *,
         description: str | None = None,
         on_deny: OnDeny = "raise",
+        principal: Principal | None = None,
+        task: Task | None = None,
+        confirmer: Confirmer | None = None,
     ) -> R | Any:
         """Async twin of `execute`; ``run`` returns an awaitable."""
+        scope = self._scope(principal, task)
+        asker = confirmer or self._confirmer
+        for _ in range(MAX_EDITS + 1):
+            with self._recorder.call_span(_span_name(call), str(call.id), description) as span:
+                decision, args = self._decide_for_run(call, scope)
+                edited = None
+                if decision.effect is Effect.CONFIRM:
+                    request = self._open_request(span, decision, args, scope, asker)
+                    if isinstance(request, Decision):
+                        decision = request
+                    else:
+                        assert asker is not None
+                        try:
+                            answer = await ask_async(asker, request, self._confirm_timeout_s)
+                        except passthrough(asker):
+                            self._record_pending(span, decision, scope, args)
+                            raise
+                        decision, edited = self._close_request(span, decision, request, answer)
+                if edited is not None:
+                    self._record_edit(span, decision, scope, args)
+                    call = ToolCall(call.tool, edited, call.id)
+                    continue
+                decision = self._gate(span, call, decision, args, scope)
+                if not decision.allowed:
+                    return _denial(decision, on_deny)
+                try:
+                    result = await run(call.args)
+                except BaseException as failure:
+                    self._recorder.finish(span, decision, nested=False, failure=failure)
+                    raise
+                self._recorder.finish(span, decision, nested=False)
+                return result
+        return _denial(self._refuse(call, f"more than {MAX_EDITS} edits of one call"), on_deny)
+
+    def _scope(self, principal: Principal | None, task: Task | None) -> Scope:
         scope = current_scope()
-        with self._recorder.call_span(_span_name(call), str(call.id), description) as span:
-            decision, args = self._decide_for_run(call, scope)
-            if decision.effect is Effect.CONFIRM:
-                request = self._open_request(span, decision, args, scope)
-                decision = (
-                    request
-                    if isinstance(request, Decision)
-                    else self._close_request(
-                        span, decision, request, await self._ask_async(request)
-                    )
-                )
-            decision = self._gate(span, call, decision, args, scope)
-            if not decision.allowed:
-                return _denial(decision, on_deny)
-            try:
-                result = await run(call.args)
-            except BaseException as failure:
-                self._recorder.finish(span, decision, nested=False, failure=failure)
-                raise
-            self._recorder.finish(span, decision, nested=False)
-            return result
+        if principal is None and task is None:
+            return scope
+        return Scope.of(principal or scope.subject.principal, task or scope.subject.task)
 
     def _decide_for_run(self, call: ToolCall, scope: Scope) -> tuple[Decision, dict[str, Any]]:
         return evaluate_call(
@@ -300,7 +344,7 @@ class Guard:
             now = ""
         if now == decision.args_digest:
             return decision
-        return _denied(
+        return denied(
             decision,
             "guardrail:args-changed",
             "the arguments changed after the decision; decide the new call afresh",
@@ -323,19 +367,16 @@ class Guard:
 
     # -- confirmation -----------------------------------------------------------------------
 
-    def _confirm(
-        self, span: Span, decision: Decision, args: dict[str, Any], scope: Scope
-    ) -> Decision:
-        request = self._open_request(span, decision, args, scope)
-        if isinstance(request, Decision):
-            return request
-        return self._close_request(span, decision, request, self._ask_sync(request))
-
     def _open_request(
-        self, span: Span, decision: Decision, args: dict[str, Any], scope: Scope
+        self,
+        span: Span,
+        decision: Decision,
+        args: dict[str, Any],
+        scope: Scope,
+        confirmer: Confirmer | None,
     ) -> ConfirmationRequest | Decision:
-        if self._confirmer is None:
-            return _denied(
+        if confirmer is None:
+            return denied(
                 decision,
                 "guardrail:no-confirmer",
                 f"{decision.reason}; it needs a human approval and no confirmer is configured",
@@ -349,98 +390,66 @@ class Guard:
         )
         return request
 
+    def _pending(
+        self,
+        span: Span,
+        decision: Decision,
+        scope: Scope,
+        args: dict[str, Any],
+        confirmer: Confirmer,
+        request: ConfirmationRequest,
+    ) -> object:
+        try:
+            return ask_sync(confirmer, request, self._confirm_timeout_s)
+        except passthrough(confirmer):
+            self._record_pending(span, decision, scope, args)
+            raise
+
+    def _record_pending(
+        self, span: Span, decision: Decision, scope: Scope, args: dict[str, Any]
+    ) -> None:
+        """The call waits for a human elsewhere (a paused graph): its evidence says so."""
+        self._record(span, decision, scope, args)
+        span.set_attribute(sc.OUTCOME, "awaiting-approval")
+
+    def _record_edit(
+        self, span: Span, decision: Decision, scope: Scope, args: dict[str, Any]
+    ) -> None:
+        self._record(span, decision, scope, args)
+        span.set_attribute(sc.OUTCOME, "edited")
+
     def _close_request(
         self, span: Span, decision: Decision, request: ConfirmationRequest, answer: object
-    ) -> Decision:
+    ) -> tuple[Decision, Mapping[str, object] | None]:
+        """The final decision after an answer, and the edited arguments if the human edited."""
         if isinstance(answer, Decision):  # the confirmer failed or timed out
             self._ledger.withdraw(request.approval_id)
-            return answer
-        approval = as_approval(answer, request, type(self._confirmer).__name__)
+            return answer, None
+        approval = as_approval(answer, request, "confirmer")
         problem = self._ledger.redeem(approval)
+        verdict = "refused" if problem else "edited" if approval.edited_args else "approved"
         self._recorder.event(
             span,
             sc.EVENT_CONFIRM_ANSWERED,
             {
                 sc.APPROVAL_ID: request.approval_id,
                 sc.APPROVER: approval.approver[:128],
-                sc.DECISION: "approved" if problem is None else "refused",
+                sc.DECISION: verdict,
             },
         )
         if problem is not None:
-            return _denied(
-                decision, "guardrail:not-confirmed", f"{decision.reason}; not confirmed: {problem}"
-            )
-        return replace(
+            reason = f"{decision.reason}; not confirmed: {problem}"
+            return denied(decision, "guardrail:not-confirmed", reason), None
+        if approval.edited_args is not None:
+            return decision, approval.edited_args
+        allowed = replace(
             decision,
             effect=Effect.ALLOW,
             approval_id=request.approval_id,
             approver=approval.approver,
             instruction=f"The call to `{decision.tool}` was approved and runs.",
         )
-
-    def _ask_sync(self, request: ConfirmationRequest) -> object:
-        confirmer = self._confirmer
-        assert confirmer is not None  # _open_request refused the call otherwise
-        box: list[object] = []
-
-        def ask() -> None:
-            try:
-                box.append(confirmer.confirm(request))
-            except Exception as err:
-                box.append(
-                    _denied(
-                        request.decision,
-                        "guardrail:confirmer-error",
-                        f"the confirmer failed ({type(err).__name__})",
-                    )
-                )
-
-        worker = threading.Thread(target=ask, name="guardrail-confirm", daemon=True)
-        worker.start()
-        worker.join(self._confirm_timeout_s)
-        if not box:
-            return _denied(
-                request.decision,
-                "guardrail:confirm-timeout",
-                f"no answer within {self._confirm_timeout_s:g}s",
-            )
-        return box[0]
-
-    async def _ask_async(self, request: ConfirmationRequest) -> object:
-        confirmer = self._confirmer
-        assert confirmer is not None
-        aconfirm = getattr(confirmer, "aconfirm", None)
-        try:
-            pending = (
-                aconfirm(request) if aconfirm else asyncio.to_thread(confirmer.confirm, request)
-            )
-            return await asyncio.wait_for(pending, self._confirm_timeout_s)
-        except asyncio.TimeoutError:
-            return _denied(
-                request.decision,
-                "guardrail:confirm-timeout",
-                f"no answer within {self._confirm_timeout_s:g}s",
-            )
-        except Exception as err:
-            return _denied(
-                request.decision,
-                "guardrail:confirmer-error",
-                f"the confirmer failed ({type(err).__name__})",
-            )
-
-
-def _denied(decision: Decision, rule_id: str, reason: str) -> Decision:
-    return replace(
-        decision,
-        effect=Effect.DENY,
-        rule_ids=(*decision.rule_ids, rule_id),
-        reason=reason,
-        errors=(*decision.errors, reason),
-        instruction=(
-            f"The call to `{decision.tool}` was not run ({reason}). Do not "
-            f"retry it; ask the user how to proceed."
-        ),
-    )
+        return allowed, None
 
 
 def _denial(decision: Decision, on_deny: OnDeny) -> Any:

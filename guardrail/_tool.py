@@ -10,7 +10,7 @@ import inspect
 import re
 import threading
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from guardrail._errors import ConfigurationError
@@ -84,26 +84,34 @@ def guard_function(
     guard.register(spec)
     signature = inspect.signature(fn)
 
-    def call_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[ToolCall, Any]:
+    def call_of(
+        args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[ToolCall, Callable[[Mapping[str, object]], Any]]:
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         decided = {k: v for k, v in bound.arguments.items() if k not in _RECEIVERS}
-        return ToolCall(tool_name, decided), bound
+
+        def run(final: Mapping[str, object]) -> Any:
+            if final is not decided:  # a human edited the call: run it as edited
+                receivers = {k: v for k, v in bound.arguments.items() if k in _RECEIVERS}
+                merged = {**receivers, **final}
+                ordered = {n: merged[n] for n in signature.parameters if n in merged}
+                again = inspect.BoundArguments(signature, ordered)
+                return fn(*again.args, **again.kwargs)
+            return fn(*bound.args, **bound.kwargs)
+
+        return ToolCall(tool_name, decided), run
 
     if inspect.iscoroutinefunction(fn):
 
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            call, bound = call_of(args, kwargs)
-            return await guard.aexecute(
-                call, lambda _: fn(*bound.args, **bound.kwargs), description=doc, on_deny=on_deny
-            )
+            call, run = call_of(args, kwargs)
+            return await guard.aexecute(call, run, description=doc, on_deny=on_deny)
     else:
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
-            call, bound = call_of(args, kwargs)
-            return guard.execute(
-                call, lambda _: fn(*bound.args, **bound.kwargs), description=doc, on_deny=on_deny
-            )
+            call, run = call_of(args, kwargs)
+            return guard.execute(call, run, description=doc, on_deny=on_deny)
 
     _copy_metadata(wrapper, fn, signature)
     wrapper.guardrail_tool = spec  # type: ignore[attr-defined]

@@ -303,3 +303,86 @@ def test_single_use_under_concurrency(shop_policy: OutcomePolicy) -> None:
     for t in threads:
         t.join()
     assert len(ran) == 1
+
+
+def test_an_edited_call_is_decided_again_and_runs_with_the_edit(
+    shop_policy: OutcomePolicy,
+) -> None:
+    def edit(request: ConfirmationRequest) -> Approval:
+        if request.args["amount"] > 500:
+            edited = {**request.args, "amount": 450.0}
+            return Approval(request.approval_id, request.binding, True, "alice", edited_args=edited)
+        return Approval(request.approval_id, request.binding, True, "alice")
+
+    guard = confirm_guard(shop_policy, CallbackConfirmer(edit))
+    ran: list[Any] = []
+    buy_item = make_tool(guard, ran)
+    with guard.task("restock", principal=BUYER):
+        assert buy_item("desk", 900.0) == "bought desk"
+    assert ran == [("desk", 450.0)]  # the edited amount, allowed by the budget rule
+
+
+def test_an_edit_that_breaks_the_policy_is_denied(shop_policy: OutcomePolicy) -> None:
+    def edit(request: ConfirmationRequest) -> Approval:
+        edited = {**request.args, "vendor_url": "https://evil.example/"}
+        return Approval(request.approval_id, request.binding, True, "alice", edited_args=edited)
+
+    guard = confirm_guard(shop_policy, CallbackConfirmer(edit))
+    ran: list[Any] = []
+    with guard.task("restock", principal=BUYER), pytest.raises(ToolCallDenied) as info:
+        make_tool(guard, ran)("desk", 900.0)
+    assert info.value.decision.rule_ids == ("approved-suppliers-only",) and ran == []
+
+
+def test_endless_edits_are_cut_off(shop_policy: OutcomePolicy) -> None:
+    def edit(request: ConfirmationRequest) -> Approval:
+        edited = {**request.args, "amount": request.args["amount"] + 1}
+        return Approval(request.approval_id, request.binding, True, "alice", edited_args=edited)
+
+    guard = confirm_guard(shop_policy, CallbackConfirmer(edit))
+    with guard.task("restock", principal=BUYER), pytest.raises(ToolCallDenied, match="edits"):
+        make_tool(guard, [])("desk", 900.0)
+
+
+class Paused(Exception):
+    """Stands in for a framework's 'pause the run here' signal."""
+
+
+class InlinePausing:
+    inline = True
+    passthrough = (Paused,)
+
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+
+    def confirm(self, request: ConfirmationRequest) -> bool:
+        self.threads.append(threading.current_thread().name)
+        raise Paused(request.approval_id)
+
+
+def test_inline_confirmers_run_in_the_caller_and_may_pause(
+    shop_policy: OutcomePolicy, provider: Any, exporter: Any
+) -> None:
+    confirmer = InlinePausing()
+    guard = Guard(shop_policy, confirmer=confirmer, tracer_provider=provider)
+    ran: list[Any] = []
+    with guard.task("restock", principal=BUYER), pytest.raises(Paused):
+        make_tool(guard, ran)("desk", 900.0)
+    assert ran == [] and confirmer.threads == [threading.current_thread().name]
+    span = next(s for s in exporter.get_finished_spans() if s.name == "execute_tool buy_item")
+    assert span.attributes["guardrail.outcome"] == "awaiting-approval"
+    assert span.attributes["guardrail.decision"] == "confirm"
+
+
+def test_explicit_principal_and_confirmer_override_the_scope(shop_policy: OutcomePolicy) -> None:
+    from guardrail import ToolCall
+
+    guard = Guard(shop_policy)  # no confirmer of its own
+    call = ToolCall("buy_item", {"item": "desk", "amount": 900.0, "vendor_url": SHOP})
+    result = guard.execute(
+        call,
+        lambda args: f"ran {args['amount']}",
+        principal=BUYER,
+        confirmer=CallbackConfirmer(lambda r: True),
+    )
+    assert result == "ran 900.0"
