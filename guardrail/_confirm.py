@@ -36,6 +36,11 @@ class ConfirmationRequest:
         """The tool the call goes to."""
         return self.decision.tool
 
+    def shown_args(self) -> Any:
+        """The arguments as a human may see them: redacted where logging or scanners say."""
+        hidden = self.decision.facts.logging.redact if self.decision.facts else ()
+        return redact_paths(self.args, frozenset(hidden), lambda _: "[redacted]")
+
 
 @dataclass(frozen=True, slots=True)
 class Approval:
@@ -191,6 +196,5 @@ class ConsoleConfirmer:
 
 
 def _shown_args(request: ConfirmationRequest) -> str:
-    hidden = request.decision.facts.logging.redact if request.decision.facts else ()
-    shown = redact_paths(request.args, frozenset(hidden), lambda _: "[redacted]")
+    shown = request.shown_args()
     return "".join(c if c.isprintable() else "?" for c in repr(shown))[:500]

@@ -1,0 +1,433 @@
+"""LangChain adapters: guarded tools and a middleware for LangChain v1 agents.
+
+Both feed the guard's one pipeline; nothing here decides anything.
+
+```python
+from guardrail.adapters.langchain import GuardrailMiddleware, guard_tools
+
+tools = guard_tools([search_orders, refund_order], guard)          # any BaseTool
+agent = create_agent(model, tools=[search_orders, refund_order],
+                     middleware=[GuardrailMiddleware(guard)], checkpointer=InMemorySaver())
+```
+
+Who acts and for which task: pass ``context={"principal": Principal(...), "task": Task(...)}``
+to ``agent.invoke`` (any object or mapping with those two fields works, dicts are validated),
+or ``config={"configurable": {"guardrail_principal": ..., "guardrail_task": ...}}``, or give
+them to the middleware, or enter ``guard.task(...)`` around the call. The first found wins, in
+that order.
+
+Needs the ``langchain`` extra: ``pip install "outcome-guardrail[langchain]"``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextvars import ContextVar
+from typing import Any, Literal
+
+from langchain.agents.middleware import AgentMiddleware
+from langchain_core.messages import ToolMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+from langgraph.errors import GraphBubbleUp
+from langgraph.types import Command, interrupt
+from pydantic import PrivateAttr
+
+from guardrail import (
+    Approval,
+    ConfirmationRequest,
+    Decision,
+    Guard,
+    Principal,
+    Task,
+    ToolCall,
+    ToolCallDenied,
+    ToolSpec,
+)
+
+OnDeny = Literal["auto", "message", "raise"]
+APPROVAL_TYPE = "guardrail_approval"
+
+__all__ = [
+    "APPROVAL_TYPE",
+    "GuardedTool",
+    "GuardrailMiddleware",
+    "InterruptConfirmer",
+    "guard_tool",
+    "guard_tools",
+]
+
+
+# -- confirmation through a LangGraph interrupt -------------------------------------------
+
+
+class InterruptConfirmer:
+    """Asks a human by pausing the graph with ``interrupt()``.
+
+    The interrupt's value carries the tool, the (redacted) arguments, the reasons, the approval
+    id and the argument digest. Resume with ``Command(resume=...)`` and one of::
+
+        {"type": "approve", "approval_id": "<from the interrupt>"}
+        {"type": "reject", "message": "why"}
+        {"type": "edit", "approval_id": "<from the interrupt>", "args": {...}}
+
+    An approval must name the approval id it answers: that id is bound to the exact call
+    (tool, arguments, principal, task, policy), so an answer meant for another or an altered
+    call is refused. Edited arguments are decided again from scratch. Needs a checkpointer.
+    """
+
+    inline = True
+    passthrough = (GraphBubbleUp,)
+
+    def confirm(self, request: ConfirmationRequest) -> Approval:
+        """Pause the graph; on resume, read the human's answer."""
+        d = request.decision
+        answer = interrupt(
+            {
+                "type": APPROVAL_TYPE,
+                "tool": d.tool,
+                "call_id": d.call_id,
+                "args": request.shown_args(),
+                "reason": d.reason,
+                "rule_ids": list(d.rule_ids),
+                "approval_id": request.approval_id,
+                "args_digest": d.args_digest,
+                "policy_digest": d.policy_digest,
+                "answers": ["approve", "reject", "edit"],
+            }
+        )
+        return read_answer(answer, request)
+
+
+def read_answer(answer: object, request: ConfirmationRequest) -> Approval:
+    """Turn a resume value into an `Approval`, strictly: anything unclear is a rejection."""
+    if not isinstance(answer, Mapping):
+        return Approval(request.approval_id, request.binding, False, "resume", "unreadable answer")
+    kind = answer.get("type")
+    approver = str(answer.get("approver") or "resume")[:128]
+    if kind == "reject" or kind not in ("approve", "edit"):
+        note = str(answer.get("message") or f"answer type {kind!r}")[:500]
+        return Approval(request.approval_id, request.binding, False, approver, note)
+    approval_id = str(answer.get("approval_id") or "")
+    digest = answer.get("args_digest")
+    binding = request.binding
+    if digest is not None and digest != request.decision.args_digest:
+        binding = "mismatch"  # the answer was about other arguments
+    if kind == "edit":
+        edited = answer.get("args")
+        if not isinstance(edited, Mapping):
+            return Approval(approval_id, binding, False, approver, "an edit needs 'args'")
+        return Approval(approval_id, binding, True, approver, edited_args=dict(edited))
+    return Approval(approval_id, binding, True, approver)
+
+
+# -- guarded tools -------------------------------------------------------------------------
+
+_CALL: ContextVar[tuple[object, str | None] | None] = ContextVar("guardrail_lc_call", default=None)
+
+
+class GuardedTool(BaseTool):
+    """A `BaseTool` with the same name, description and schema as the tool it guards.
+
+    Every path (``invoke``, ``ainvoke``, ``batch``, ``abatch``, ``run``, ``arun``, tool-call
+    dicts) goes through the guard. The guarded tool is held privately; no public attribute
+    hands it back.
+    """
+
+    _guard: Guard = PrivateAttr()
+    _inner: BaseTool = PrivateAttr()
+    _on_deny: OnDeny = PrivateAttr(default="auto")
+
+    def run(
+        self, tool_input: Any, *args: Any, tool_call_id: str | None = None, **kwargs: Any
+    ) -> Any:
+        """Run through the guard (LangChain's ``invoke`` and ``batch`` come here)."""
+        token = _CALL.set((tool_input, tool_call_id))
+        try:
+            return super().run(tool_input, *args, tool_call_id=tool_call_id, **kwargs)
+        finally:
+            _CALL.reset(token)
+
+    async def arun(
+        self, tool_input: Any, *args: Any, tool_call_id: str | None = None, **kwargs: Any
+    ) -> Any:
+        """Async twin of `run` (``ainvoke`` and ``abatch`` come here)."""
+        token = _CALL.set((tool_input, tool_call_id))
+        try:
+            return await super().arun(tool_input, *args, tool_call_id=tool_call_id, **kwargs)
+        finally:
+            _CALL.reset(token)
+
+    def _run(
+        self, *args: Any, config: RunnableConfig, run_manager: Any = None, **kwargs: Any
+    ) -> Any:
+        call, call_id = self._call(kwargs)
+        inner = self._inner
+
+        def run(final: Mapping[str, object]) -> Any:
+            merged = _call_inner(
+                inner._run,
+                _merged(kwargs, call.args, final),
+                config,
+                run_manager,
+            )
+            return inner._run(*args, **merged)
+
+        return self._guard.execute(
+            call, run, description=self.description, on_deny=self._denial(call_id)
+        )
+
+    async def _arun(
+        self, *args: Any, config: RunnableConfig, run_manager: Any = None, **kwargs: Any
+    ) -> Any:
+        call, call_id = self._call(kwargs)
+        inner = self._inner
+
+        async def run(final: Mapping[str, object]) -> Any:
+            merged = _call_inner(
+                inner._arun,
+                _merged(kwargs, call.args, final),
+                config,
+                run_manager,
+            )
+            return await inner._arun(*args, **merged)
+
+        return await self._guard.aexecute(
+            call, run, description=self.description, on_deny=self._denial(call_id)
+        )
+
+    def _call(self, parsed: dict[str, Any]) -> tuple[ToolCall, str | None]:
+        """The call as the model made it: raw arguments, injected ones left out."""
+        raw, call_id = _CALL.get() or (parsed, None)
+        args: Any = raw  # anything but a mapping or a string is refused by the guard
+        if isinstance(raw, str):
+            fields = list(_schema_fields(self._inner))
+            args = {fields[0] if fields else "input": raw}
+        elif isinstance(raw, Mapping):
+            args = self._inner._filter_injected_args(dict(raw))
+        return ToolCall(self.name, args, call_id or f"call-{uuid.uuid4().hex[:16]}"), call_id
+
+    def _denial(self, call_id: str | None) -> Callable[[Decision], Any]:
+        def deny(decision: Decision) -> Any:
+            if self._on_deny == "raise" or (self._on_deny == "auto" and call_id is None):
+                raise ToolCallDenied(decision)
+            message = ToolMessage(
+                content=decision.instruction,
+                tool_call_id=call_id or "",
+                name=self.name,
+                status="error",
+            )
+            if self.response_format == "content_and_artifact":
+                return message, None
+            return message if call_id else decision.instruction
+
+        return deny
+
+
+def _merged(
+    parsed: dict[str, Any], decided: Mapping[str, object], final: Mapping[str, object]
+) -> dict[str, Any]:
+    """The inner tool's keyword arguments: as parsed, or with a human's edits applied."""
+    if final is decided:
+        return parsed
+    return {**parsed, **final}
+
+
+def _schema_fields(tool: BaseTool) -> Iterable[str]:
+    schema = tool.tool_call_schema
+    if isinstance(schema, dict):
+        return list(schema.get("properties", {}))
+    return list(getattr(schema, "model_fields", {}))
+
+
+def _call_inner(
+    method: Callable[..., Any], kwargs: dict[str, Any], config: Any, run_manager: Any
+) -> dict[str, Any]:
+    """The keyword arguments for the inner tool's ``_run``/``_arun``, with the run's config
+    and callback manager where it asks for them (as LangChain itself does)."""
+    extra: dict[str, Any] = {}
+    for name, param in inspect.signature(method).parameters.items():
+        if name == "run_manager":
+            extra["run_manager"] = run_manager
+        elif param.annotation in (RunnableConfig, "RunnableConfig") or name == "config":
+            extra[name] = config
+    return {**kwargs, **extra}
+
+
+def guard_tool(
+    tool: BaseTool,
+    guard: Guard,
+    *,
+    intent: str | None = None,
+    resource: str | None = None,
+    on_deny: OnDeny = "auto",
+) -> GuardedTool:
+    """Wrap any `BaseTool` so every call to it is decided by ``guard``.
+
+    Args:
+        tool: the tool to guard (``@tool`` functions, ``StructuredTool``, subclasses, async).
+        guard: the guard whose policy decides.
+        intent: what the tool is for, if the policy's ``tools:`` map does not say.
+        resource: the resource it acts on.
+        on_deny: ``"auto"`` answers a tool call with an error `ToolMessage` the model can
+            read and raises `ToolCallDenied` on direct invocation; ``"message"`` always
+            answers; ``"raise"`` always raises.
+    """
+    if isinstance(tool, GuardedTool):
+        return tool
+    guard.register(
+        ToolSpec(
+            name=tool.name,
+            intent=intent or "unknown",
+            resource=resource,
+            description=tool.description,
+        )
+    )
+    wrapped = GuardedTool(
+        name=tool.name,
+        description=tool.description,
+        args_schema=tool.args_schema,
+        return_direct=tool.return_direct,
+        response_format=tool.response_format,
+        handle_tool_error=tool.handle_tool_error,
+        handle_validation_error=tool.handle_validation_error,
+        tags=tool.tags,
+        metadata=tool.metadata,
+    )
+    wrapped._guard, wrapped._inner, wrapped._on_deny = guard, tool, on_deny
+    return wrapped
+
+
+def guard_tools(tools: Iterable[BaseTool], guard: Guard, **options: Any) -> list[GuardedTool]:
+    """`guard_tool` for each tool."""
+    return [guard_tool(t, guard, **options) for t in tools]
+
+
+# -- agent middleware ----------------------------------------------------------------------
+
+
+class GuardrailMiddleware(AgentMiddleware):
+    """Decides every tool call a LangChain v1 agent's model emits, before any tool runs.
+
+    A deny becomes an error `ToolMessage` the model reads and the agent continues; a confirm
+    pauses the graph with an interrupt (see `InterruptConfirmer`).
+    """
+
+    def __init__(
+        self,
+        guard: Guard,
+        *,
+        principal: Principal | None = None,
+        task: Task | None = None,
+        decision_span: bool | None = None,
+    ) -> None:
+        """Args:
+        guard: the guard whose policy decides.
+        principal: who acts, when the run's context and config do not say.
+        task: the task, when the run's context and config do not say.
+        decision_span: record a ``guardrail.decision`` span rather than an
+            ``execute_tool`` span, for when a LangChain OpenTelemetry instrumentation
+            makes the tool span itself. Default: on when
+            ``opentelemetry-instrumentation-langchain`` is instrumenting.
+        """
+        super().__init__()
+        self._guard = guard
+        self._principal = principal
+        self._task = task
+        self._confirmer = InterruptConfirmer()
+        self._decision_span = decision_span
+
+    def wrap_tool_call(
+        self, request: Any, handler: Callable[[Any], ToolMessage | Command[Any]]
+    ) -> ToolMessage | Command[Any]:
+        """Decide, then run the tool through ``handler`` only if allowed."""
+        call, principal, task = self._prepare(request)
+        return self._guard.execute(
+            call,
+            lambda final: handler(_with_args(request, final)),
+            description=getattr(request.tool, "description", None),
+            on_deny=_message_for(request),
+            principal=principal,
+            task=task,
+            confirmer=self._confirmer,
+            decision_span=self._spans_made_elsewhere(),
+        )
+
+    async def awrap_tool_call(
+        self, request: Any, handler: Callable[[Any], Awaitable[ToolMessage | Command[Any]]]
+    ) -> ToolMessage | Command[Any]:
+        """Async twin of `wrap_tool_call`."""
+        call, principal, task = self._prepare(request)
+        return await self._guard.aexecute(
+            call,
+            lambda final: handler(_with_args(request, final)),
+            description=getattr(request.tool, "description", None),
+            on_deny=_message_for(request),
+            principal=principal,
+            task=task,
+            confirmer=self._confirmer,
+            decision_span=self._spans_made_elsewhere(),
+        )
+
+    def _spans_made_elsewhere(self) -> bool:
+        if self._decision_span is not None:
+            return self._decision_span
+        return _langchain_instrumented()
+
+    def _prepare(self, request: Any) -> tuple[ToolCall, Principal | None, Task | None]:
+        tc = request.tool_call
+        call = ToolCall(
+            tc["name"], dict(tc.get("args") or {}), tc.get("id") or f"call-{uuid.uuid4().hex[:16]}"
+        )
+        principal, task = _subject_from(getattr(request, "runtime", None))
+        return call, principal or self._principal, task or self._task
+
+
+def _langchain_instrumented() -> bool:
+    """Whether openllmetry's LangChain instrumentation is on (it makes tool spans itself)."""
+    try:
+        from opentelemetry.instrumentation.langchain import LangchainInstrumentor
+    except ImportError:
+        return False
+    return bool(LangchainInstrumentor().is_instrumented_by_opentelemetry)
+
+
+def _with_args(request: Any, args: Mapping[str, object]) -> Any:
+    return request.override(tool_call={**request.tool_call, "args": dict(args)})
+
+
+def _message_for(request: Any) -> Callable[[Decision], ToolMessage]:
+    tc = request.tool_call
+
+    def message(decision: Decision) -> ToolMessage:
+        return ToolMessage(
+            content=decision.instruction,
+            tool_call_id=tc.get("id") or "",
+            name=tc["name"],
+            status="error",
+        )
+
+    return message
+
+
+def _subject_from(runtime: Any) -> tuple[Principal | None, Task | None]:
+    context = getattr(runtime, "context", None)
+    config = getattr(runtime, "config", None) or {}
+    configurable = config.get("configurable", {}) if isinstance(config, Mapping) else {}
+    principal = _field(context, "principal") or configurable.get("guardrail_principal")
+    task = _field(context, "task") or configurable.get("guardrail_task")
+    return _as(Principal, principal), _as(Task, task)
+
+
+def _field(obj: Any, name: str) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _as(model: Any, value: Any) -> Any:
+    if value is None or isinstance(value, model):
+        return value
+    return model.model_validate(value)
