@@ -25,6 +25,7 @@ import inspect
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain.agents.middleware import AgentMiddleware
@@ -137,7 +138,7 @@ class GuardedTool(BaseTool):
     """
 
     _guard: Guard = PrivateAttr()
-    _inner: BaseTool = PrivateAttr()
+    _inner: _Inner = PrivateAttr()
     _on_deny: OnDeny = PrivateAttr(default="auto")
 
     def run(
@@ -167,13 +168,8 @@ class GuardedTool(BaseTool):
         inner = self._inner
 
         def run(final: Mapping[str, object]) -> Any:
-            merged = _call_inner(
-                inner._run,
-                _merged(kwargs, call.args, final),
-                config,
-                run_manager,
-            )
-            return inner._run(*args, **merged)
+            merged = _merged(kwargs, call.args, final)
+            return inner.tool._run(*args, **inner.sync_extras(merged, config, run_manager))
 
         return self._guard.execute(
             call, run, description=self.description, on_deny=self._denial(call_id)
@@ -186,13 +182,8 @@ class GuardedTool(BaseTool):
         inner = self._inner
 
         async def run(final: Mapping[str, object]) -> Any:
-            merged = _call_inner(
-                inner._arun,
-                _merged(kwargs, call.args, final),
-                config,
-                run_manager,
-            )
-            return await inner._arun(*args, **merged)
+            merged = _merged(kwargs, call.args, final)
+            return await inner.tool._arun(*args, **inner.async_extras(merged, config, run_manager))
 
         return await self._guard.aexecute(
             call, run, description=self.description, on_deny=self._denial(call_id)
@@ -203,10 +194,11 @@ class GuardedTool(BaseTool):
         raw, call_id = _CALL.get() or (parsed, None)
         args: Any = raw  # anything but a mapping or a string is refused by the guard
         if isinstance(raw, str):
-            fields = list(_schema_fields(self._inner))
+            fields = self._inner.visible
             args = {fields[0] if fields else "input": raw}
         elif isinstance(raw, Mapping):
-            args = self._inner._filter_injected_args(dict(raw))
+            injected = self._inner.injected
+            args = {k: v for k, v in raw.items() if k not in injected}
         return ToolCall(self.name, args, call_id or f"call-{uuid.uuid4().hex[:16]}"), call_id
 
     def _denial(self, call_id: str | None) -> Callable[[Decision], Any]:
@@ -235,25 +227,53 @@ def _merged(
     return {**parsed, **final}
 
 
-def _schema_fields(tool: BaseTool) -> Iterable[str]:
-    schema = tool.tool_call_schema
+@dataclass(frozen=True)
+class _Inner:
+    """The guarded tool and what is worked out about it once, not on every call."""
+
+    tool: BaseTool
+    visible: tuple[str, ...]  # the arguments the model fills in
+    injected: frozenset[str]  # arguments the framework fills in: never part of a decision
+    sync_params: tuple[tuple[str, str], ...]  # (parameter, "config" | "run_manager")
+    async_params: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, tool: BaseTool) -> _Inner:
+        visible = tuple(_fields(tool.tool_call_schema))
+        everything = set(_fields(tool.args_schema)) if tool.args_schema is not None else set()
+        injected = frozenset(everything - set(visible)) | {"run_manager", "callbacks"}
+        return cls(tool, visible, injected, _runtime_params(tool._run), _runtime_params(tool._arun))
+
+    def sync_extras(self, kwargs: dict[str, Any], config: Any, manager: Any) -> dict[str, Any]:
+        return _with_runtime(kwargs, self.sync_params, config, manager)
+
+    def async_extras(self, kwargs: dict[str, Any], config: Any, manager: Any) -> dict[str, Any]:
+        return _with_runtime(kwargs, self.async_params, config, manager)
+
+
+def _fields(schema: Any) -> list[str]:
     if isinstance(schema, dict):
         return list(schema.get("properties", {}))
     return list(getattr(schema, "model_fields", {}))
 
 
-def _call_inner(
-    method: Callable[..., Any], kwargs: dict[str, Any], config: Any, run_manager: Any
-) -> dict[str, Any]:
-    """The keyword arguments for the inner tool's ``_run``/``_arun``, with the run's config
-    and callback manager where it asks for them (as LangChain itself does)."""
-    extra: dict[str, Any] = {}
+def _runtime_params(method: Callable[..., Any]) -> tuple[tuple[str, str], ...]:
+    """Which parameters of ``_run``/``_arun`` take the run's config and callback manager
+    (LangChain passes them by the same rule)."""
+    found = []
     for name, param in inspect.signature(method).parameters.items():
         if name == "run_manager":
-            extra["run_manager"] = run_manager
+            found.append((name, "run_manager"))
         elif param.annotation in (RunnableConfig, "RunnableConfig") or name == "config":
-            extra[name] = config
-    return {**kwargs, **extra}
+            found.append((name, "config"))
+    return tuple(found)
+
+
+def _with_runtime(
+    kwargs: dict[str, Any], params: tuple[tuple[str, str], ...], config: Any, manager: Any
+) -> dict[str, Any]:
+    extra = {name: config if kind == "config" else manager for name, kind in params}
+    return {**kwargs, **extra} if extra else kwargs
 
 
 def guard_tool(
@@ -296,7 +316,7 @@ def guard_tool(
         tags=tool.tags,
         metadata=tool.metadata,
     )
-    wrapped._guard, wrapped._inner, wrapped._on_deny = guard, tool, on_deny
+    wrapped._guard, wrapped._inner, wrapped._on_deny = guard, _Inner.of(tool), on_deny
     return wrapped
 
 

@@ -75,57 +75,54 @@ class Recorder:
         subject_attributes: Mapping[str, Any],
         args: Mapping[str, Any] | None,
     ) -> None:
-        """Record what was decided, by which rules and policy, for whom."""
+        """Record what was decided, by which rules and policy, for whom (one write)."""
         if not span.is_recording():
             return
-        span.set_attributes(
-            {
-                sc.DECISION: decision.effect.value,
-                sc.DECISION_ID: decision.decision_id,
-                sc.SEQUENCE: sequence,
-                sc.RULE_IDS: list(decision.rule_ids),
-                sc.REASON: decision.reason[:1024],
-                sc.POLICY_NAME: decision.policy_name,
-                sc.POLICY_VERSION: decision.policy_version,
-                sc.POLICY_DIGEST: decision.policy_digest,
-                sc.ARGS_DIGEST: decision.args_digest,
-                sc.CONTROLS: list(decision.controls),
-                **subject_attributes,
-            }
-        )
+        attributes: dict[str, Any] = {
+            sc.DECISION: decision.effect.value,
+            sc.DECISION_ID: decision.decision_id,
+            sc.SEQUENCE: sequence,
+            sc.RULE_IDS: decision.rule_ids,
+            sc.REASON: decision.reason[:1024],
+            sc.POLICY_NAME: decision.policy_name,
+            sc.POLICY_VERSION: decision.policy_version,
+            sc.POLICY_DIGEST: decision.policy_digest,
+            sc.ARGS_DIGEST: decision.args_digest,
+            **subject_attributes,
+        }
+        if decision.controls:
+            attributes[sc.CONTROLS] = decision.controls
         if decision.errors:
-            span.set_attribute(sc.ERRORS, [e[:256] for e in decision.errors])
+            attributes[sc.ERRORS] = tuple(e[:256] for e in decision.errors)
         if decision.facts is not None:
-            self._facts(span, decision.facts, args)
+            self._facts(attributes, decision.facts, args)
+        span.set_attributes(attributes)
 
-    def _facts(self, span: Span, facts: Facts, args: Mapping[str, Any] | None) -> None:
+    def _facts(
+        self, attributes: dict[str, Any], facts: Facts, args: Mapping[str, Any] | None
+    ) -> None:
         b = facts.boundary
-        span.set_attributes(
-            {
-                sc.INTENT: facts.intent,
-                sc.INTENT_SOURCE: facts.intent_source,
-                sc.BOUNDARY_DATA_CLASSES: list(b.data_classes),
-                sc.BOUNDARY_DESTINATIONS: list(b.destination_hosts),
-                sc.BOUNDARY_EXTERNAL_HOSTS: list(b.external_hosts),
-                sc.LOGGING_LEVEL: facts.logging.level,
-                sc.LOGGING_REDACTED: list(facts.logging.redact),
-            }
-        )
-        if facts.resource:
-            span.set_attribute(sc.RESOURCE, facts.resource)
-        if b.environment:
-            span.set_attribute(sc.BOUNDARY_ENVIRONMENT, b.environment)
-        if b.tenant:
-            span.set_attribute(sc.BOUNDARY_TENANT, b.tenant)
+        attributes[sc.INTENT] = facts.intent
+        attributes[sc.INTENT_SOURCE] = facts.intent_source
+        attributes[sc.LOGGING_LEVEL] = facts.logging.level
+        optional = {
+            sc.RESOURCE: facts.resource,
+            sc.BOUNDARY_DATA_CLASSES: b.data_classes,
+            sc.BOUNDARY_DESTINATIONS: b.destination_hosts,
+            sc.BOUNDARY_EXTERNAL_HOSTS: b.external_hosts,
+            sc.BOUNDARY_ENVIRONMENT: b.environment,
+            sc.BOUNDARY_TENANT: b.tenant,
+            sc.LOGGING_REDACTED: facts.logging.redact,
+        }
+        attributes.update((k, v) for k, v in optional.items() if v)
         if args is None or facts.logging.level == "none":
             return
-        span.set_attribute(sc.ARGS_NAMES, sorted(args))
+        attributes[sc.ARGS_NAMES] = tuple(sorted(args))
         if facts.logging.level == "full":
             shown = self.redact(args, facts.logging.redact)
-            span.set_attribute(
-                sc.GEN_AI_TOOL_CALL_ARGUMENTS,
-                json.dumps(shown, sort_keys=True, ensure_ascii=False)[:8192],
-            )
+            attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = json.dumps(
+                shown, sort_keys=True, ensure_ascii=False
+            )[:8192]
 
     def redact(self, args: Mapping[str, Any], paths: tuple[str, ...]) -> Any:
         """A copy of ``args`` with every listed path replaced by a keyed hash of its value."""
@@ -165,11 +162,13 @@ def subject_attributes(principal: Any, task: Any) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         sc.PRINCIPAL_ID: principal.id,
         sc.PRINCIPAL_KIND: principal.kind,
-        sc.PRINCIPAL_ROLES: list(principal.roles),
-        sc.PRINCIPAL_CHAIN: [principal.id, *(p.id for p in principal.delegation)],
+        sc.PRINCIPAL_CHAIN: (principal.id, *(p.id for p in principal.delegation)),
         sc.TASK_ID: task.id,
-        sc.TASK_INTENTS: list(task.intents),
     }
+    if principal.roles:
+        attributes[sc.PRINCIPAL_ROLES] = tuple(principal.roles)
+    if task.intents:
+        attributes[sc.TASK_INTENTS] = tuple(task.intents)
     if task.goal:
         attributes[sc.TASK_GOAL] = task.goal[:256]
     if task.environment:
