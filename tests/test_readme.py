@@ -11,6 +11,7 @@ from tests.conftest import ROOT
 
 
 def test_readme_python_blocks_run(capsys: pytest.CaptureFixture[str]) -> None:
+    # ```python blocks run as written; ```py blocks are sketches with names left to the reader
     text = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     assert len(blocks) >= 2
