@@ -129,6 +129,20 @@ def read_answer(answer: object, request: ConfirmationRequest) -> Approval:
 _CALL: ContextVar[tuple[object, str | None] | None] = ContextVar("guardrail_lc_call", default=None)
 
 
+class _Run:
+    """Who acts, for which task and who confirms, for the calls of one agent step."""
+
+    __slots__ = ("confirmer", "principal", "task")
+
+    def __init__(
+        self, principal: Principal | None, task: Task | None, confirmer: InterruptConfirmer | None
+    ) -> None:
+        self.principal, self.task, self.confirmer = principal, task, confirmer
+
+
+_RUN: ContextVar[_Run | None] = ContextVar("guardrail_lc_run", default=None)
+
+
 class GuardedTool(BaseTool):
     """A `BaseTool` with the same name, description and schema as the tool it guards.
 
@@ -171,8 +185,15 @@ class GuardedTool(BaseTool):
             merged = _merged(kwargs, call.args, final)
             return inner.tool._run(*args, **inner.sync_extras(merged, config, run_manager))
 
+        step = _RUN.get() or _Run(None, None, None)
         return self._guard.execute(
-            call, run, description=self.description, on_deny=self._denial(call_id)
+            call,
+            run,
+            description=self.description,
+            on_deny=self._denial(call_id),
+            principal=step.principal,
+            task=step.task,
+            confirmer=step.confirmer,
         )
 
     async def _arun(
@@ -185,8 +206,15 @@ class GuardedTool(BaseTool):
             merged = _merged(kwargs, call.args, final)
             return await inner.tool._arun(*args, **inner.async_extras(merged, config, run_manager))
 
+        step = _RUN.get() or _Run(None, None, None)
         return await self._guard.aexecute(
-            call, run, description=self.description, on_deny=self._denial(call_id)
+            call,
+            run,
+            description=self.description,
+            on_deny=self._denial(call_id),
+            principal=step.principal,
+            task=step.task,
+            confirmer=step.confirmer,
         )
 
     def _call(self, parsed: dict[str, Any]) -> tuple[ToolCall, str | None]:
@@ -297,14 +325,19 @@ def guard_tool(
     """
     if isinstance(tool, GuardedTool):
         return tool
-    guard.register(
-        ToolSpec(
-            name=tool.name,
-            intent=intent or "unknown",
-            resource=resource,
-            description=tool.description,
+    if intent is not None or resource is not None:
+        guard.register(
+            ToolSpec(
+                name=tool.name,
+                intent=intent or "unknown",
+                resource=resource,
+                description=tool.description,
+            )
         )
-    )
+    return _wrap(tool, guard, on_deny)
+
+
+def _wrap(tool: BaseTool, guard: Guard, on_deny: OnDeny) -> GuardedTool:
     wrapped = GuardedTool(
         name=tool.name,
         description=tool.description,
@@ -329,89 +362,88 @@ def guard_tools(tools: Iterable[BaseTool], guard: Guard, **options: Any) -> list
 
 
 class GuardrailMiddleware(AgentMiddleware):
-    """Decides every tool call a LangChain v1 agent's model emits, before any tool runs.
+    """Decides every tool call a LangChain v1 agent's model emits, before the tool runs.
 
-    A deny becomes an error `ToolMessage` the model reads and the agent continues; a confirm
-    pauses the graph with an interrupt (see `InterruptConfirmer`).
+    The tool node gets each tool behind a `GuardedTool`, so the decision happens inside the
+    tool's own run (and its span nests under a LangChain instrumentation's ``execute_tool``
+    span). A deny becomes an error `ToolMessage` the model reads and the agent continues; a
+    confirm pauses the graph with an interrupt (see `InterruptConfirmer`). A call to a tool the
+    agent does not have is decided too, before the tool node reports it missing.
     """
 
     def __init__(
-        self,
-        guard: Guard,
-        *,
-        principal: Principal | None = None,
-        task: Task | None = None,
-        decision_span: bool | None = None,
+        self, guard: Guard, *, principal: Principal | None = None, task: Task | None = None
     ) -> None:
         """Args:
         guard: the guard whose policy decides.
         principal: who acts, when the run's context and config do not say.
         task: the task, when the run's context and config do not say.
-        decision_span: record a ``guardrail.decision`` span rather than an
-            ``execute_tool`` span, for when a LangChain OpenTelemetry instrumentation
-            makes the tool span itself. Default: on when
-            ``opentelemetry-instrumentation-langchain`` is instrumenting.
         """
         super().__init__()
         self._guard = guard
         self._principal = principal
         self._task = task
         self._confirmer = InterruptConfirmer()
-        self._decision_span = decision_span
+        self._wrapped: dict[int, tuple[BaseTool, GuardedTool]] = {}
 
     def wrap_tool_call(
         self, request: Any, handler: Callable[[Any], ToolMessage | Command[Any]]
     ) -> ToolMessage | Command[Any]:
-        """Decide, then run the tool through ``handler`` only if allowed."""
-        call, principal, task = self._prepare(request)
-        return self._guard.execute(
-            call,
-            lambda final: handler(_with_args(request, final)),
-            description=getattr(request.tool, "description", None),
-            on_deny=_message_for(request),
-            principal=principal,
-            task=task,
-            confirmer=self._confirmer,
-            decision_span=self._spans_made_elsewhere(),
-        )
+        """Run the tool behind the guard; decide here if the agent has no such tool."""
+        step = self._step(request)
+        if request.tool is None:
+            return self._guard.execute(
+                self._call(request),
+                lambda final: handler(_with_args(request, final)),
+                on_deny=_message_for(request),
+                principal=step.principal,
+                task=step.task,
+                confirmer=step.confirmer,
+            )
+        token = _RUN.set(step)
+        try:
+            return handler(request.override(tool=self._guarded(request.tool)))
+        finally:
+            _RUN.reset(token)
 
     async def awrap_tool_call(
         self, request: Any, handler: Callable[[Any], Awaitable[ToolMessage | Command[Any]]]
     ) -> ToolMessage | Command[Any]:
         """Async twin of `wrap_tool_call`."""
-        call, principal, task = self._prepare(request)
-        return await self._guard.aexecute(
-            call,
-            lambda final: handler(_with_args(request, final)),
-            description=getattr(request.tool, "description", None),
-            on_deny=_message_for(request),
-            principal=principal,
-            task=task,
-            confirmer=self._confirmer,
-            decision_span=self._spans_made_elsewhere(),
-        )
+        step = self._step(request)
+        if request.tool is None:
+            return await self._guard.aexecute(
+                self._call(request),
+                lambda final: handler(_with_args(request, final)),
+                on_deny=_message_for(request),
+                principal=step.principal,
+                task=step.task,
+                confirmer=step.confirmer,
+            )
+        token = _RUN.set(step)
+        try:
+            return await handler(request.override(tool=self._guarded(request.tool)))
+        finally:
+            _RUN.reset(token)
 
-    def _spans_made_elsewhere(self) -> bool:
-        if self._decision_span is not None:
-            return self._decision_span
-        return _langchain_instrumented()
+    def _guarded(self, tool: BaseTool) -> GuardedTool:
+        if isinstance(tool, GuardedTool):
+            return tool
+        kept = self._wrapped.get(id(tool))
+        if kept is None or kept[0] is not tool:
+            kept = (tool, _wrap(tool, self._guard, "message"))
+            self._wrapped[id(tool)] = kept
+        return kept[1]
 
-    def _prepare(self, request: Any) -> tuple[ToolCall, Principal | None, Task | None]:
-        tc = request.tool_call
-        call = ToolCall(
-            tc["name"], dict(tc.get("args") or {}), tc.get("id") or f"call-{uuid.uuid4().hex[:16]}"
-        )
+    def _step(self, request: Any) -> _Run:
         principal, task = _subject_from(getattr(request, "runtime", None))
-        return call, principal or self._principal, task or self._task
+        return _Run(principal or self._principal, task or self._task, self._confirmer)
 
-
-def _langchain_instrumented() -> bool:
-    """Whether openllmetry's LangChain instrumentation is on (it makes tool spans itself)."""
-    try:
-        from opentelemetry.instrumentation.langchain import LangchainInstrumentor
-    except ImportError:
-        return False
-    return bool(LangchainInstrumentor().is_instrumented_by_opentelemetry)
+    @staticmethod
+    def _call(request: Any) -> ToolCall:
+        tc = request.tool_call
+        call_id = tc.get("id") or f"call-{uuid.uuid4().hex[:16]}"
+        return ToolCall(tc["name"], dict(tc.get("args") or {}), call_id)
 
 
 def _with_args(request: Any, args: Mapping[str, object]) -> Any:

@@ -33,13 +33,11 @@ class Recorder:
         self._hash_key = secrets.token_bytes(32)
 
     @contextmanager
-    def call_span(
-        self, tool: str, call_id: str, description: str | None, *, decision_only: bool = False
-    ) -> Iterator[Span]:
-        """Open the span for one guarded call: ``execute_tool {tool}``, or a decision span if a
-        framework made (or will make) the tool span itself."""
+    def call_span(self, tool: str, call_id: str, description: str | None) -> Iterator[Span]:
+        """Open the span for one guarded call: ``execute_tool {tool}``, or a decision span
+        under the tool span a framework's instrumentation already opened."""
         current = trace.get_current_span()
-        nested = decision_only or getattr(current, "name", None) == sc.SPAN_TOOL.format(tool=tool)
+        nested = getattr(current, "name", None) == sc.SPAN_TOOL.format(tool=tool)
         name = (sc.SPAN_DECISION if nested else sc.SPAN_TOOL).format(tool=tool)
         attributes: dict[str, Any] = {
             sc.GEN_AI_OPERATION_NAME: sc.EXECUTE_TOOL,

@@ -230,23 +230,18 @@ class Guard:
         principal: Principal | None = None,
         task: Task | None = None,
         confirmer: Confirmer | None = None,
-        decision_span: bool = False,
     ) -> R | Any:
         """Decide ``call`` and, if allowed, return ``run(args)``; record the evidence.
 
         ``run`` gets the arguments that were decided: ``call.args``, or the arguments a
         human edited while confirming (which are decided again from scratch first).
         ``principal``/``task`` override the current task scope; ``confirmer`` overrides the
-        guard's (adapters use it to ask through their framework). ``decision_span`` records a
-        ``guardrail.decision`` span instead of ``execute_tool`` when a framework's
-        instrumentation makes the tool span itself.
+        guard's (adapters use it to ask through their framework).
         """
         scope = self._scope(principal, task)
         asker = confirmer or self._confirmer
         for _ in range(MAX_EDITS + 1):
-            with self._recorder.call_span(
-                _span_name(call), str(call.id), description, decision_only=decision_span
-            ) as span:
+            with self._recorder.call_span(_span_name(call), str(call.id), description) as span:
                 decision, args = self._decide_for_run(call, scope)
                 edited = None
                 if decision.effect is Effect.CONFIRM:
@@ -283,15 +278,12 @@ class Guard:
         principal: Principal | None = None,
         task: Task | None = None,
         confirmer: Confirmer | None = None,
-        decision_span: bool = False,
     ) -> R | Any:
         """Async twin of `execute`; ``run`` returns an awaitable."""
         scope = self._scope(principal, task)
         asker = confirmer or self._confirmer
         for _ in range(MAX_EDITS + 1):
-            with self._recorder.call_span(
-                _span_name(call), str(call.id), description, decision_only=decision_span
-            ) as span:
+            with self._recorder.call_span(_span_name(call), str(call.id), description) as span:
                 decision, args = self._decide_for_run(call, scope)
                 edited = None
                 if decision.effect is Effect.CONFIRM:

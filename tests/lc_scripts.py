@@ -82,7 +82,12 @@ def instrumented() -> dict[str, Any]:
         tools=[buy_item],
         middleware=[GuardrailMiddleware(guard)],
     ).invoke({"messages": [("user", "x")]}, context={"principal": BUYER})
-    return {"guarded_tool": guarded, "middleware": _tree(exporter, "")}
+    tool_spans = len(_tree(exporter, "execute_tool"))
+    return {
+        "guarded_tool": guarded,
+        "middleware": _tree(exporter, "guardrail.decision"),
+        "middleware_tool_spans": tool_spans,
+    }
 
 
 def _tree(exporter: Any, prefix: str) -> list[list[str]]:
