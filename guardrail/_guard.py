@@ -21,6 +21,7 @@ from guardrail._asking import ask_async, ask_sync, denied, passthrough
 from guardrail._canonical import canonical_args, digest
 from guardrail._confirm import ApprovalLedger, ConfirmationRequest, Confirmer, as_approval
 from guardrail._decide import Subject, evaluate, evaluate_call, normalize_tool_name, refusal
+from guardrail._durable import Evidence, EvidenceSink
 from guardrail._errors import ToolCallDenied
 from guardrail._evidence import Recorder
 from guardrail._model import Decision, Effect, Principal, Task, ToolCall
@@ -46,6 +47,9 @@ class Guard:
         decision_budget_s: time budget for evaluating the rules of one call.
         on_decision: called with every final decision of a guarded call (for metrics, logs);
             its errors are logged and never change the decision.
+        spool: a durable evidence spool (`guardrail.spool.Spool`): every decision is written
+            to it before the action runs. A call whose logging requirement is ``durable`` is
+            denied when there is no spool or it cannot take the record.
     """
 
     def __init__(
@@ -58,6 +62,7 @@ class Guard:
         approval_ttl_s: float = 300.0,
         decision_budget_s: float = 1.0,
         on_decision: Callable[[Decision], object] | None = None,
+        spool: EvidenceSink | None = None,
     ) -> None:
         self._policy = policy
         self._confirmer = confirmer
@@ -69,6 +74,7 @@ class Guard:
         self._confirm_timeout_s = confirm_timeout_s
         self._budget_s = decision_budget_s
         self._on_decision = on_decision
+        self._evidence = Evidence(self._recorder, spool)
 
     @classmethod
     def from_path(cls, *paths: str | os.PathLike[str], **options: Any) -> Guard:
@@ -262,9 +268,9 @@ class Guard:
                 try:
                     result = run(call.args)
                 except BaseException as failure:
-                    self._recorder.finish(span, decision, nested=False, failure=failure)
+                    self._finish(span, decision, failure)
                     raise
-                self._recorder.finish(span, decision, nested=False)
+                self._finish(span, decision, None)
                 return result
         return _denial(self._refuse(call, f"more than {MAX_EDITS} edits of one call"), on_deny)
 
@@ -308,9 +314,9 @@ class Guard:
                 try:
                     result = await run(call.args)
                 except BaseException as failure:
-                    self._recorder.finish(span, decision, nested=False, failure=failure)
+                    self._finish(span, decision, failure)
                     raise
-                self._recorder.finish(span, decision, nested=False)
+                self._finish(span, decision, None)
                 return result
         return _denial(self._refuse(call, f"more than {MAX_EDITS} edits of one call"), on_deny)
 
@@ -331,10 +337,15 @@ class Guard:
         """Re-check the arguments, record the decision, and mark a denial on the span."""
         if decision.allowed:
             decision = self._recheck(decision, call)
+        decision = self._evidence.persist(span, decision, scope, args)
         self._record(span, decision, scope, args)
         if not decision.allowed:
             self._recorder.finish(span, decision, nested=_nested(span))
         return decision
+
+    def _finish(self, span: Span, decision: Decision, failure: BaseException | None) -> None:
+        self._recorder.finish(span, decision, nested=False, failure=failure)
+        self._evidence.outcome(span, decision, failure)
 
     def _recheck(self, decision: Decision, call: ToolCall) -> Decision:
         """The arguments about to run must be the ones decided (and approved)."""

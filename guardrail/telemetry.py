@@ -14,6 +14,7 @@ import json
 import os
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -86,26 +87,49 @@ def _hex_ids(obj: dict[str, Any]) -> None:
             obj[key] = base64.b64decode(obj[key]).hex()
 
 
+@dataclass(frozen=True)
+class Telemetry:
+    """An SDK pipeline: the tracer provider, the exporter it feeds, and where spans go."""
+
+    provider: TracerProvider
+    exporter: SpanExporter
+    where: str
+
+    def shutdown(self) -> None:
+        """Flush and close the pipeline."""
+        self.provider.force_flush()
+        self.provider.shutdown()
+
+
 def configure(
     *,
     service_name: str | None = None,
     trace_file: str | os.PathLike[str] | None = None,
     batch: bool = True,
-) -> tuple[TracerProvider, str]:
-    """Build a tracer provider from the ``OTEL_*`` variables; return it and where spans go.
+) -> Telemetry:
+    """Build an SDK pipeline from the ``OTEL_*`` variables.
 
-    The provider is returned, not installed globally: pass it to ``Guard(tracer_provider=...)``
-    or call ``opentelemetry.trace.set_tracer_provider`` yourself.
+    The provider is returned, not installed globally: pass ``telemetry.provider`` to
+    ``Guard(tracer_provider=...)`` or call ``opentelemetry.trace.set_tracer_provider``. The
+    exporter can be shared with a `guardrail.shipping.Shipper` for the evidence spool.
     """
     name = service_name or os.environ.get("OTEL_SERVICE_NAME") or "outcome-guardrail"
     provider = TracerProvider(resource=Resource.create({"service.name": name}))
-    exporter, where = _exporter(trace_file)
+    exporter, where = exporter_from_env(trace_file)
     processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
     provider.add_span_processor(processor)
-    return provider, where
+    return Telemetry(provider, exporter, where)
 
 
-def _exporter(trace_file: str | os.PathLike[str] | None) -> tuple[SpanExporter, str]:
+def exporter_from_env(
+    trace_file: str | os.PathLike[str] | None = None,
+) -> tuple[SpanExporter, str]:
+    """The exporter the ``OTEL_*`` variables ask for, and a description of where it sends.
+
+    ``OTEL_TRACES_EXPORTER=console`` prints; an OTLP endpoint exports OTLP (``http/protobuf``
+    unless the protocol says ``grpc``); otherwise spans go to an OTLP-JSON lines file
+    (``trace_file``, ``GUARDRAIL_TRACE_FILE`` or ``guardrail-traces.jsonl``).
+    """
     kind = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
     endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
         "OTEL_EXPORTER_OTLP_ENDPOINT"

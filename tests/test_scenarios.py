@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from guardrail.policies import policy_path
 from opentelemetry.sdk.trace import TracerProvider
@@ -10,12 +12,25 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from guardrail import Effect, Guard, load_policy
 from guardrail._cli._demo import auto_confirmer, play
 from guardrail._cli._scenarios import APPROVED, EPISODES, REJECTED
+from guardrail.spool import Spool
 
 
 @pytest.fixture
-def rows(provider: TracerProvider):  # type: ignore[no-untyped-def]
-    guard = Guard(load_policy(policy_path()), confirmer=auto_confirmer(), tracer_provider=provider)
+def rows(provider: TracerProvider, tmp_path: Path):  # type: ignore[no-untyped-def]
+    guard = Guard(
+        load_policy(policy_path()),
+        confirmer=auto_confirmer(),
+        tracer_provider=provider,
+        spool=Spool(tmp_path / "spool.sqlite"),
+    )
     return play(guard)
+
+
+def test_durable_rules_need_the_spool(provider: TracerProvider) -> None:
+    guard = Guard(load_policy(policy_path()), confirmer=auto_confirmer(), tracer_provider=provider)
+    stopped = [r for r in play(guard) if "guardrail:evidence-unavailable" in r.decision.rule_ids]
+    assert stopped
+    assert all(r.decision.effect is Effect.DENY and not isinstance(r.result, str) for r in stopped)
 
 
 @pytest.mark.parametrize(

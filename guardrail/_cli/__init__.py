@@ -114,11 +114,101 @@ def explain(
     default=None,
     help="Where to write OTLP-JSON evidence when no OTLP endpoint is set.",
 )
-def demo(interactive: bool, policies: tuple[str, ...], trace_file: str | None) -> None:
+@click.option(
+    "--spool",
+    "spool_path",
+    type=click.Path(),
+    default="guardrail-spool.sqlite",
+    show_default=True,
+    help="The durable evidence spool.",
+)
+def demo(
+    interactive: bool, policies: tuple[str, ...], trace_file: str | None, spool_path: str
+) -> None:
     """Play the five scenarios as agent tool calls and write the evidence."""
     from guardrail._cli._demo import run_demo
 
-    run_demo(interactive=interactive, policies=policies, trace_file=trace_file)
+    run_demo(
+        interactive=interactive, policies=policies, trace_file=trace_file, spool_path=spool_path
+    )
+
+
+@cli.group()
+def audit() -> None:
+    """Check and ship audit evidence."""
+
+
+@audit.command("verify")
+@click.argument("sources", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--jaeger", help="Base URL of a Jaeger v2 query service, e.g. http://localhost:16686")
+@click.option(
+    "--service",
+    default="outcome-guardrail",
+    show_default=True,
+    help="The service whose traces to check (with --jaeger).",
+)
+@click.option("--lookback", default=24.0, show_default=True, help="Hours back (with --jaeger).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def audit_verify(
+    sources: tuple[str, ...], jaeger: str | None, service: str, lookback: float, fmt: str
+) -> None:
+    """Check evidence for deleted, altered and reordered records and unauthorised runs
+    (exit 0 intact, 1 findings, 2 unreadable input)."""
+    from datetime import timedelta
+
+    from guardrail import audit as checks
+
+    if not sources and not jaeger:
+        raise UsageProblem("give a spool or trace file, or --jaeger URL; see --help")
+    records = [r for path in sources for r in checks.records_from_file(path)]
+    ordered = True
+    if jaeger:
+        ordered = False
+        records += checks.records_from_jaeger(jaeger, service, lookback=timedelta(hours=lookback))
+    report = checks.verify(records, source_ordered=ordered and len(sources) <= 1)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "records": report.records,
+                    "streams": report.streams,
+                    "findings": [
+                        f.__dict__
+                        if hasattr(f, "__dict__")
+                        else {"kind": f.kind, "stream": f.stream, "seq": f.seq, "detail": f.detail}
+                        for f in report.findings
+                    ],
+                },
+                indent=2,
+            )
+        )
+    else:
+        for finding in report.findings:
+            click.echo(str(finding))
+        verdict = "intact" if report.ok else f"{len(report.findings)} finding(s)"
+        click.echo(f"{report.records} records in {report.streams} stream(s): {verdict}")
+    sys.exit(0 if report.ok else 1)
+
+
+@audit.command("ship")
+@click.argument("spool_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds to keep trying.")
+def audit_ship(spool_path: str, timeout: float) -> None:
+    """Export a spool's undelivered records to the configured collector (OTEL_* variables)."""
+    from guardrail.shipping import Shipper
+    from guardrail.spool import Spool
+    from guardrail.telemetry import configure
+
+    telemetry = configure()
+    spool = Spool(spool_path)
+    shipper = Shipper(spool, telemetry.exporter, resource=telemetry.provider.resource)
+    done = shipper.flush(timeout)
+    click.echo(
+        f"delivered {shipper.delivered} record(s) to {telemetry.where}; "
+        f"{spool.count_pending()} pending"
+    )
+    telemetry.shutdown()
+    sys.exit(0 if done else 1)
 
 
 def _json_option(option: str, text: str) -> Any:

@@ -103,20 +103,29 @@ def _short_args(args: dict[str, Any]) -> str:
     return text if len(text) <= 48 else text[:47] + "…"
 
 
-def run_demo(*, interactive: bool, policies: tuple[str, ...], trace_file: str | None) -> None:
+def run_demo(
+    *, interactive: bool, policies: tuple[str, ...], trace_file: str | None, spool_path: str
+) -> None:
     """Play the scenarios against the policies, print the table, write the evidence."""
     from guardrail.policies import policy_path
+    from guardrail.shipping import Shipper
+    from guardrail.spool import Spool
     from guardrail.telemetry import configure
 
     started = time.perf_counter()
-    provider, where = configure(service_name="guardrail-demo", trace_file=trace_file)
+    telemetry = configure(service_name="guardrail-demo", trace_file=trace_file)
+    spool = Spool(spool_path, stream="guardrail-demo")
+    shipper = Shipper(spool, telemetry.exporter, resource=telemetry.provider.resource).start()
     confirmer = ConsoleConfirmer() if interactive else auto_confirmer()
     guard = Guard(
-        load_policy(*(policies or (policy_path(),))), confirmer=confirmer, tracer_provider=provider
+        load_policy(*(policies or (policy_path(),))),
+        confirmer=confirmer,
+        tracer_provider=telemetry.provider,
+        spool=spool,
     )
     rows = play(guard)
-    provider.force_flush()
-    provider.shutdown()
+    shipped = shipper.stop(timeout_s=10)
+    telemetry.shutdown()
     console = Console(width=None if Console().is_terminal else 150)
     console.print(_table(rows))
     mismatched = [r for r in rows if r.outcome != r.expect]
@@ -129,12 +138,20 @@ def run_demo(*, interactive: bool, policies: tuple[str, ...], trace_file: str | 
     )
     if mismatched and not interactive and not policies:
         console.print(f"[red]{len(mismatched)} call(s) did not get the expected decision[/red]")
-    console.print(f"Evidence: one span per call written to {where}.")
-    if where.endswith(".jsonl"):
+    console.print(
+        f"Evidence: one span per call, plus the durable records, written to {telemetry.where}."
+    )
+    state = "all delivered" if shipped else f"{spool.count_pending()} still to deliver"
+    console.print(
+        f"Durable records: {spool.path} ({state}); check them with "
+        f"`guardrail audit verify {spool.path}`."
+    )
+    if telemetry.where.endswith(".jsonl"):
         console.print(
-            "View it in Jaeger: Search -> Upload JSON, or see README 'Evidence in "
+            "View the traces in Jaeger: Search -> Upload JSON, or see README 'Evidence in "
             "Jaeger' to export straight to a running Jaeger."
         )
+    spool.close()
 
 
 def _table(rows: list[Row]) -> Table:
