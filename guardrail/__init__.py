@@ -34,6 +34,15 @@ from guardrail._model import (
 from guardrail._policy import Example, OutcomePolicy, Rule, ToolSpec, load_policy, parse_policy
 from guardrail._task import TaskScope, current_task
 from guardrail._version import __version__
+from guardrail.credentials import (
+    Credential,
+    CredentialError,
+    CredentialGrant,
+    CredentialIssuer,
+    ReplayCache,
+    current_credential,
+    verify_credential,
+)
 
 __all__ = [
     "Approval",
@@ -43,6 +52,10 @@ __all__ = [
     "ConfirmationRequest",
     "Confirmer",
     "ConsoleConfirmer",
+    "Credential",
+    "CredentialError",
+    "CredentialGrant",
+    "CredentialIssuer",
     "Decision",
     "Effect",
     "Example",
@@ -55,6 +68,7 @@ __all__ = [
     "PolicyError",
     "PolicyProblem",
     "Principal",
+    "ReplayCache",
     "Rule",
     "Task",
     "TaskScope",
@@ -62,7 +76,9 @@ __all__ = [
     "ToolCallDenied",
     "ToolSpec",
     "__version__",
+    "current_credential",
     "current_task",
     "load_policy",
     "parse_policy",
+    "verify_credential",
 ]

@@ -19,7 +19,16 @@ import cel
 
 from guardrail._canonical import ArgumentRefused, canonical_args, digest
 from guardrail._extract import UNKNOWN, extract
-from guardrail._model import Decision, Effect, Facts, LoggingRequirement, Principal, Task, ToolCall
+from guardrail._model import (
+    CredentialGrant,
+    Decision,
+    Effect,
+    Facts,
+    LoggingRequirement,
+    Principal,
+    Task,
+    ToolCall,
+)
 from guardrail._policy import OutcomePolicy, Rule, ToolSpec
 
 MAX_TOOL_NAME = 128
@@ -322,7 +331,16 @@ def _build(
         facts=facts,
         controls=tuple(sorted({c for r in verdict.rules for c in r.controls})),
         errors=verdict.errors,
+        credential=_grant(verdict),
     )
+
+
+def _grant(verdict: _Verdict) -> CredentialGrant | None:
+    """The credential the deciding rules ask for: the shortest-lived if several do."""
+    if verdict.effect is Effect.DENY:
+        return None
+    grants = [r.credential for r in verdict.rules if r.credential is not None]
+    return min(grants, key=lambda g: g.ttl_s) if grants else None
 
 
 def _reason(rule: Rule, activation: dict[str, Any], hidden: Callable[[str], bool]) -> str:

@@ -90,6 +90,8 @@ class Recorder:
         }
         if decision.controls:
             attributes[sc.CONTROLS] = decision.controls
+        if decision.credential_id:
+            attributes[sc.CREDENTIAL_ID] = decision.credential_id
         if decision.errors:
             attributes[sc.ERRORS] = tuple(e[:256] for e in decision.errors)
         if decision.facts is not None:

@@ -28,6 +28,7 @@ from guardrail._model import Decision, Effect, Principal, Task, ToolCall
 from guardrail._policy import OutcomePolicy, ToolSpec, load_policy
 from guardrail._task import Scope, TaskScope, current_scope
 from guardrail._tool import OnDeny, register_tool
+from guardrail.credentials import Credential, CredentialIssuer, _reset_current, _set_current
 
 R = TypeVar("R")
 MAX_EDITS = 3
@@ -50,6 +51,8 @@ class Guard:
         spool: a durable evidence spool (`guardrail.spool.Spool`): every decision is written
             to it before the action runs. A call whose logging requirement is ``durable`` is
             denied when there is no spool or it cannot take the record.
+        credentials: mints the short-lived credential a rule's ``credential:`` obligation asks
+            for (`guardrail.credentials.CredentialIssuer`); without one such calls are denied.
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class Guard:
         decision_budget_s: float = 1.0,
         on_decision: Callable[[Decision], object] | None = None,
         spool: EvidenceSink | None = None,
+        credentials: CredentialIssuer | None = None,
     ) -> None:
         self._policy = policy
         self._confirmer = confirmer
@@ -75,6 +79,7 @@ class Guard:
         self._budget_s = decision_budget_s
         self._on_decision = on_decision
         self._evidence = Evidence(self._recorder, spool)
+        self._issuer = credentials
 
     @classmethod
     def from_path(cls, *paths: str | os.PathLike[str], **options: Any) -> Guard:
@@ -262,14 +267,17 @@ class Guard:
                     self._record_edit(span, decision, scope, args)
                     call = ToolCall(call.tool, edited, call.id)
                     continue
-                decision = self._gate(span, call, decision, args, scope)
+                decision, credential = self._gate(span, call, decision, args, scope)
                 if not decision.allowed:
                     return _denial(decision, on_deny)
+                handed = _set_current(credential)
                 try:
                     result = run(call.args)
                 except BaseException as failure:
                     self._finish(span, decision, failure)
                     raise
+                finally:
+                    _reset_current(handed)
                 self._finish(span, decision, None)
                 return result
         return _denial(self._refuse(call, f"more than {MAX_EDITS} edits of one call"), on_deny)
@@ -308,14 +316,17 @@ class Guard:
                     self._record_edit(span, decision, scope, args)
                     call = ToolCall(call.tool, edited, call.id)
                     continue
-                decision = self._gate(span, call, decision, args, scope)
+                decision, credential = self._gate(span, call, decision, args, scope)
                 if not decision.allowed:
                     return _denial(decision, on_deny)
+                handed = _set_current(credential)
                 try:
                     result = await run(call.args)
                 except BaseException as failure:
                     self._finish(span, decision, failure)
                     raise
+                finally:
+                    _reset_current(handed)
                 self._finish(span, decision, None)
                 return result
         return _denial(self._refuse(call, f"more than {MAX_EDITS} edits of one call"), on_deny)
@@ -333,15 +344,45 @@ class Guard:
 
     def _gate(
         self, span: Span, call: ToolCall, decision: Decision, args: dict[str, Any], scope: Scope
-    ) -> Decision:
-        """Re-check the arguments, record the decision, and mark a denial on the span."""
+    ) -> tuple[Decision, Credential | None]:
+        """Re-check the arguments, mint the credential, commit and record the decision, and
+        mark a denial on the span. A credential is minted only for a call that will run."""
+        credential = None
         if decision.allowed:
             decision = self._recheck(decision, call)
+        if decision.allowed and decision.credential is not None:
+            decision, credential = self._mint(span, decision, scope)
         decision = self._evidence.persist(span, decision, scope, args)
         self._record(span, decision, scope, args)
         if not decision.allowed:
             self._recorder.finish(span, decision, nested=_nested(span))
-        return decision
+            return decision, None
+        return decision, credential
+
+    def _mint(
+        self, span: Span, decision: Decision, scope: Scope
+    ) -> tuple[Decision, Credential | None]:
+        grant = decision.credential
+        assert grant is not None  # _gate asks only for decisions that carry a grant
+        if self._issuer is None:
+            reason = "the rule asks for a credential and the guard has no credential issuer"
+            return denied(decision, "guardrail:credential-unavailable", reason), None
+        try:
+            subject = scope.subject
+            credential = self._issuer.mint(decision, subject.principal, subject.task, grant)
+        except Exception as err:
+            reason = f"the credential could not be minted ({type(err).__name__})"
+            return denied(decision, "guardrail:credential-unavailable", reason), None
+        self._recorder.event(
+            span,
+            sc.EVENT_CREDENTIAL_ISSUED,
+            {
+                sc.CREDENTIAL_ID: credential.id,
+                sc.CREDENTIAL_AUDIENCE: credential.audience,
+                sc.CREDENTIAL_EXPIRES: int(credential.expires_at),
+            },
+        )
+        return replace(decision, credential_id=credential.id), credential
 
     def _finish(self, span: Span, decision: Decision, failure: BaseException | None) -> None:
         self._recorder.finish(span, decision, nested=False, failure=failure)

@@ -189,6 +189,15 @@ class Facts:
 
 
 @dataclass(frozen=True, slots=True)
+class CredentialGrant:
+    """A rule's obligation: on allow, mint a token for ``audience`` living ``ttl_s`` seconds."""
+
+    audience: str
+    ttl_s: int = 300
+    single_use: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The verdict on one call, as a value.
 
@@ -212,6 +221,8 @@ class Decision:
     errors: tuple[str, ...] = ()
     approval_id: str | None = None
     approver: str | None = None
+    credential: CredentialGrant | None = None
+    credential_id: str | None = None
 
     @property
     def allowed(self) -> bool:
@@ -251,4 +262,10 @@ class Decision:
             "errors": list(self.errors),
             "approval_id": self.approval_id,
             "approver": self.approver,
+            "credential": (
+                {"audience": self.credential.audience, "ttl_s": self.credential.ttl_s}
+                if self.credential
+                else None
+            ),
+            "credential_id": self.credential_id,
         }

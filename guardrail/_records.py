@@ -55,6 +55,7 @@ def decision_record(
         "errors": list(decision.errors),
         "approval_id": decision.approval_id,
         "approver": decision.approver,
+        "credential_id": decision.credential_id,
     }
     if facts is not None:
         record["intent"] = facts.intent

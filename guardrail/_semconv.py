@@ -66,5 +66,9 @@ SPAN_EVIDENCE: Final = "guardrail.evidence {kind} {tool}"
 
 EVENT_CONFIRM_REQUESTED: Final = "guardrail.confirmation.requested"
 EVENT_CONFIRM_ANSWERED: Final = "guardrail.confirmation.answered"
+EVENT_CREDENTIAL_ISSUED: Final = "guardrail.credential.issued"
+CREDENTIAL_ID: Final = "guardrail.credential.id"
+CREDENTIAL_AUDIENCE: Final = "guardrail.credential.audience"
+CREDENTIAL_EXPIRES: Final = "guardrail.credential.expires_at"
 
 ERROR_DENIED: Final = "guardrail.denied"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from guardrail._errors import ConfigurationError
 from guardrail._model import Decision, ToolCall
 from guardrail._policy import ToolSpec
+from guardrail.credentials import current_credential
 
 if TYPE_CHECKING:
     from guardrail._guard import Guard
@@ -24,6 +25,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 OnDeny = Literal["raise"] | Callable[[Decision], Any]
 TOOL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
 _RECEIVERS = frozenset({"self", "cls"})
+# filled in by the guard, never by the caller, never decided on
+INJECTED = "credential"
 
 
 def check_tool_name(name: str) -> None:
@@ -83,22 +86,28 @@ def guard_function(
     )
     guard.register(spec)
     signature = inspect.signature(fn)
+    takes_credential = INJECTED in signature.parameters
+    public = signature.replace(
+        parameters=[p for p in signature.parameters.values() if p.name != INJECTED]
+    )
 
     def call_of(
         args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[ToolCall, Callable[[Mapping[str, object]], Any]]:
-        bound = signature.bind(*args, **kwargs)
+        bound = public.bind(*args, **kwargs)  # a caller cannot hand in a credential
         bound.apply_defaults()
-        decided = {k: v for k, v in bound.arguments.items() if k not in _RECEIVERS}
+        decided = {
+            k: v for k, v in bound.arguments.items() if k not in _RECEIVERS and k != INJECTED
+        }
 
         def run(final: Mapping[str, object]) -> Any:
-            if final is not decided:  # a human edited the call: run it as edited
-                receivers = {k: v for k, v in bound.arguments.items() if k in _RECEIVERS}
-                merged = {**receivers, **final}
-                ordered = {n: merged[n] for n in signature.parameters if n in merged}
-                again = inspect.BoundArguments(signature, ordered)
-                return fn(*again.args, **again.kwargs)
-            return fn(*bound.args, **bound.kwargs)
+            kept = {k: v for k, v in bound.arguments.items() if k in _RECEIVERS}
+            if takes_credential:
+                kept[INJECTED] = current_credential()
+            merged = {**kept, **final}
+            ordered = {n: merged[n] for n in signature.parameters if n in merged}
+            again = inspect.BoundArguments(signature, ordered)  # as decided, or as edited
+            return fn(*again.args, **again.kwargs)
 
         return ToolCall(tool_name, decided), run
 
@@ -113,7 +122,7 @@ def guard_function(
             call, run = call_of(args, kwargs)
             return guard.execute(call, run, description=doc, on_deny=on_deny)
 
-    _copy_metadata(wrapper, fn, signature)
+    _copy_metadata(wrapper, fn, public)
     wrapper.guardrail_tool = spec  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
 

@@ -19,6 +19,7 @@ def test_all_is_sorted_and_complete() -> None:
     public = {n for n in vars(guardrail) if not n.startswith("_")} - {
         "adapters",
         "audit",
+        "credentials",
         "policies",
         "shipping",
         "spool",

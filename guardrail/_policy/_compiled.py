@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from guardrail._model import Effect, LoggingRequirement
+from guardrail._model import CredentialGrant, Effect, LoggingRequirement
 from guardrail._policy._expr import Condition
 from guardrail._policy._reason import ReasonTemplate
 
@@ -49,6 +49,7 @@ class Rule:
     logging: LoggingRequirement | None
     controls: tuple[str, ...]
     source: str
+    credential: CredentialGrant | None = None
 
     def selects(self, tool: str, resource: str | None) -> bool:
         """Whether the rule's selectors (besides intent) cover this call."""

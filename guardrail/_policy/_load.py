@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from guardrail._errors import PolicyError, PolicyProblem
-from guardrail._model import Effect, LoggingRequirement, Principal, Task
+from guardrail._model import CredentialGrant, Effect, LoggingRequirement, Principal, Task
 from guardrail._policy._compiled import Example, OutcomePolicy, Rule, ToolSpec
 from guardrail._policy._expr import Condition, compile_condition
 from guardrail._policy._reason import ReasonTemplate, parse_template
@@ -303,7 +303,15 @@ def _rule(
         logging=_logging(spec.logging),
         controls=spec.controls,
         source=f"{f.path}:{f.line(loc)}",
+        credential=_grant(spec, f.doc.max_credential_ttl if f.doc else 900),
     )
+
+
+def _grant(spec: RuleSpec, max_ttl: int) -> CredentialGrant | None:
+    c = spec.credential
+    if c is None:
+        return None
+    return CredentialGrant(c.audience, min(c.ttl, max_ttl), c.single_use)
 
 
 def _selector(value: str | tuple[str, ...] | None) -> frozenset[str] | None:

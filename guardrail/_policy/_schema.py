@@ -47,6 +47,12 @@ class ToolSpecModel(_Strict):
     tenant_arg: str | None = None
 
 
+class CredentialSpec(_Strict):
+    audience: str = Field(min_length=1)
+    ttl: int = Field(default=300, gt=0)
+    single_use: bool = True
+
+
 class RuleSpec(_Strict):
     id: str = Field(pattern=_ID)
     description: str = ""
@@ -59,6 +65,7 @@ class RuleSpec(_Strict):
     instruction: str | None = None
     logging: LoggingSpec | None = None
     controls: tuple[str, ...] = ()
+    credential: CredentialSpec | None = None
 
 
 class ExampleSpec(_Strict):
@@ -76,6 +83,7 @@ class PolicyDocument(_Strict):
     kind: Literal["OutcomePolicy"]
     metadata: MetadataSpec
     default: Literal["deny", "confirm"] = "deny"
+    max_credential_ttl: int = Field(default=900, gt=0)
     internal_domains: tuple[str, ...] = ()
     intents: tuple[str, ...] = ()
     logging: LoggingSpec = LoggingSpec()
