@@ -18,6 +18,7 @@ from typing import Any
 import cel
 
 from guardrail._canonical import ArgumentRefused, canonical_args, digest
+from guardrail._context import ContextFacts
 from guardrail._extract import UNKNOWN, extract
 from guardrail._model import (
     CredentialGrant,
@@ -68,6 +69,12 @@ class Subject:
             local.added.add(root)
         return local.value
 
+    def forget(self, root: str) -> None:
+        """This thread's context now holds a call's own ``root``; re-add the subject's next time."""
+        added = getattr(self._contexts, "added", None)
+        if added is not None:
+            added.discard(root)
+
     def _view(self, root: str) -> Any:
         if root == "principal":
             return self.principal_facts
@@ -107,6 +114,9 @@ def evaluate(
     return evaluate_call(policy, call, subject, resolve, budget_s=budget_s)[0]
 
 
+ContextLoader = Callable[[frozenset[str], Mapping[str, Any]], ContextFacts]
+
+
 def evaluate_call(
     policy: OutcomePolicy,
     call: ToolCall,
@@ -114,11 +124,18 @@ def evaluate_call(
     resolve: Callable[[str], ToolSpec | None],
     *,
     budget_s: float = 1.0,
+    load_context: ContextLoader | None = None,
 ) -> tuple[Decision, dict[str, Any]]:
-    """Decide one call and return the canonical arguments it was decided on ({} if refused)."""
+    """Decide one call and return the canonical arguments it was decided on ({} if refused).
+
+    ``load_context`` fetches the live facts the call's rules need (the only I/O a decision
+    may do, and only through it).
+    """
     decision_id = uuid.uuid4().hex
     try:
-        return _evaluate(policy, call, subject, resolve, decision_id, time.monotonic() + budget_s)
+        return _evaluate(
+            policy, call, subject, resolve, decision_id, time.monotonic() + budget_s, load_context
+        )
     except Exception as err:  # fail closed: whatever broke, the answer is deny
         return _fixed(
             policy,
@@ -137,6 +154,7 @@ def _evaluate(
     resolve: Callable[[str], ToolSpec | None],
     decision_id: str,
     deadline: float,
+    load_context: ContextLoader | None,
 ) -> tuple[Decision, dict[str, Any]]:
     tool = normalize_tool_name(call.tool)
     if tool is None:
@@ -159,7 +177,7 @@ def _evaluate(
         ), {}
     args_digest = digest(args)
     facts = extract(tool, args, resolve(tool), policy, subject.task)
-    activation = {
+    activation: dict[str, Any] = {
         "args": args,
         "principal": subject.principal_facts,
         "task": subject.task_facts,
@@ -170,6 +188,10 @@ def _evaluate(
         "state": {},
         "call": {"tool": tool, "id": call.id},
     }
+    live = _live_context(policy, facts, subject, activation, load_context)
+    if live is not None:
+        activation["context"] = {**activation["context"], **live.values}
+        facts = replace(facts, context=dict(live.summary))
     built_in = _task_checks(facts, subject.task)
     if built_in is not None:
         rule_id, reason = built_in
@@ -183,8 +205,24 @@ def _evaluate(
             _Verdict(Effect.DENY, (), ()),
             fixed=(rule_id, reason),
         ), args
-    verdict = _judge(policy, tool, facts, activation, subject, deadline)
+    verdict = _judge(policy, tool, facts, activation, subject, deadline, live)
     return _build(policy, call, decision_id, args_digest, facts, activation, verdict), args
+
+
+def _live_context(
+    policy: OutcomePolicy,
+    facts: Facts,
+    subject: Subject,
+    activation: Mapping[str, Any],
+    load_context: ContextLoader | None,
+) -> ContextFacts | None:
+    """Fetch what the rules for this intent read, unless the task already brought it."""
+    if load_context is None:
+        return None
+    needed = policy.context_needed(facts.intent) - frozenset(subject.task.context)
+    if not needed:
+        return None
+    return load_context(needed, activation)
 
 
 def _task_checks(facts: Facts, task: Task) -> tuple[str, str] | None:
@@ -208,11 +246,16 @@ def _judge(
     activation: dict[str, Any],
     subject: Subject,
     deadline: float,
+    live: ContextFacts | None,
 ) -> _Verdict:
     rules, roots = policy.candidates(facts.intent)
     context = subject.cel_context(roots)
     for root in roots - _SUBJECT_ROOTS:
         context.add_variable(root, activation[root])
+    if live is not None:  # this call's own context, over the task's
+        context.add_variable("context", activation["context"])
+        subject.forget("context")
+    failures = live.failures if live is not None else {}
     matched: dict[Effect, list[Rule]] = {Effect.DENY: [], Effect.CONFIRM: [], Effect.ALLOW: []}
     errors: list[str] = []
     errored: list[Rule] = []
@@ -231,6 +274,15 @@ def _judge(
         if clock() > deadline:
             errors.append("the decision ran past its time budget")
             break
+        missing = sorted(rule.context_names & failures.keys())
+        if missing:
+            if rule.skip_on_context_error:
+                continue
+            errors.append(
+                "; ".join(f"context '{n}' is unavailable ({failures[n]})" for n in missing)
+            )
+            errored.append(rule)
+            continue
         outcome = _run(rule, context)
         if outcome is True:
             matched[rule.effect].append(rule)

@@ -113,6 +113,7 @@ class Recorder:
             sc.BOUNDARY_ENVIRONMENT: b.environment,
             sc.BOUNDARY_TENANT: b.tenant,
             sc.LOGGING_REDACTED: facts.logging.redact,
+            sc.CONTEXT: json.dumps(dict(facts.context), sort_keys=True) if facts.context else None,
         }
         attributes.update((k, v) for k, v in optional.items() if v)
         if args is None or facts.logging.level == "none":

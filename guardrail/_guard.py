@@ -5,6 +5,7 @@ extract -> decide -> (confirm) -> re-check arguments -> execute -> evidence.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -14,13 +15,15 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar, overload
 
+import httpx
 from opentelemetry.trace import Span, TracerProvider
 
 from guardrail import _semconv as sc
 from guardrail._asking import ask_async, ask_sync, denied, passthrough
 from guardrail._canonical import canonical_args, digest
 from guardrail._confirm import ApprovalLedger, ConfirmationRequest, Confirmer, as_approval
-from guardrail._decide import Subject, evaluate, evaluate_call, normalize_tool_name, refusal
+from guardrail._context import ContextFacts, ContextSources, ProviderFn
+from guardrail._decide import Subject, evaluate_call, normalize_tool_name, refusal
 from guardrail._durable import Evidence, EvidenceSink
 from guardrail._errors import ToolCallDenied
 from guardrail._evidence import Recorder
@@ -53,6 +56,9 @@ class Guard:
             denied when there is no spool or it cannot take the record.
         credentials: mints the short-lived credential a rule's ``credential:`` obligation asks
             for (`guardrail.credentials.CredentialIssuer`); without one such calls are denied.
+        providers: live facts supplied in code, by name: ``fn(facts) -> value``, read by
+            rules as ``context.<name>`` (beside the policy's HTTP providers).
+        http_client: the ``httpx.Client`` the policy's HTTP providers use.
     """
 
     def __init__(
@@ -67,6 +73,8 @@ class Guard:
         on_decision: Callable[[Decision], object] | None = None,
         spool: EvidenceSink | None = None,
         credentials: CredentialIssuer | None = None,
+        providers: Mapping[str, ProviderFn] | None = None,
+        http_client: httpx.Client | None = None,
     ) -> None:
         self._policy = policy
         self._confirmer = confirmer
@@ -80,6 +88,11 @@ class Guard:
         self._on_decision = on_decision
         self._evidence = Evidence(self._recorder, spool)
         self._issuer = credentials
+        self._sources = (
+            ContextSources(policy, providers, client=http_client)
+            if policy.providers or providers
+            else None
+        )
 
     @classmethod
     def from_path(cls, *paths: str | os.PathLike[str], **options: Any) -> Guard:
@@ -142,13 +155,27 @@ class Guard:
             subject = self._subject(principal, task)
         except Exception as err:
             return self._refuse(call, f"the principal or task is unusable ({err})")
-        return evaluate(self._policy, call, subject, self._resolve, budget_s=self._budget_s)
+        return evaluate_call(
+            self._policy,
+            call,
+            subject,
+            self._resolve,
+            budget_s=self._budget_s,
+            load_context=self._load_context,
+        )[0]
 
     async def adecide(
         self, call: ToolCall, *, principal: Principal | None = None, task: Task | None = None
     ) -> Decision:
-        """Async twin of `decide`."""
-        return self.decide(call, principal=principal, task=task)
+        """Async twin of `decide` (live context is fetched off the event loop)."""
+        if self._sources is None:
+            return self.decide(call, principal=principal, task=task)
+        return await asyncio.to_thread(self.decide, call, principal=principal, task=task)
+
+    def _load_context(self, names: frozenset[str], facts: Mapping[str, Any]) -> ContextFacts:
+        if self._sources is None:
+            return ContextFacts()
+        return self._sources.fetch(names & self._sources.names, facts)
 
     def _subject(self, principal: Principal | None, task: Task | None) -> Subject:
         scope = current_scope().subject
@@ -298,7 +325,10 @@ class Guard:
         asker = confirmer or self._confirmer
         for _ in range(MAX_EDITS + 1):
             with self._recorder.call_span(_span_name(call), str(call.id), description) as span:
-                decision, args = self._decide_for_run(call, scope)
+                if self._sources is None:
+                    decision, args = self._decide_for_run(call, scope)
+                else:  # live context means I/O: keep it off the event loop
+                    decision, args = await asyncio.to_thread(self._decide_for_run, call, scope)
                 edited = None
                 if decision.effect is Effect.CONFIRM:
                     request = self._open_request(span, decision, args, scope, asker)
@@ -339,7 +369,12 @@ class Guard:
 
     def _decide_for_run(self, call: ToolCall, scope: Scope) -> tuple[Decision, dict[str, Any]]:
         return evaluate_call(
-            self._policy, call, scope.subject, self._resolve, budget_s=self._budget_s
+            self._policy,
+            call,
+            scope.subject,
+            self._resolve,
+            budget_s=self._budget_s,
+            load_context=self._load_context,
         )
 
     def _gate(

@@ -186,6 +186,7 @@ class Facts:
     findings: tuple[Finding, ...] = ()
     description: str | None = None
     intent_source: Literal["policy", "tool", "unknown"] = "unknown"
+    context: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,8 @@ def decision_record(
         record["resource"] = facts.resource
         record["boundary"] = facts.boundary.to_facts()
         record["logging"] = {"level": facts.logging.level, "durable": facts.logging.durable}
+        if facts.context:
+            record["context"] = dict(facts.context)
     if shown_args is not None:
         record["args"] = shown_args
     return record

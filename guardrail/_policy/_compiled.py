@@ -35,6 +35,24 @@ class ToolSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Provider:
+    """A live fact the policy reads as ``context.<name>``.
+
+    With ``url`` it is fetched over HTTP (JSON; the policy's ``field``, ``pick`` here, picks
+    a dotted path out of the answer); without, the application supplies it in code
+    (``Guard(providers={name: fn})``).
+    """
+
+    name: str
+    url: ReasonTemplate | None = None
+    method: str = "GET"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    pick: str | None = None
+    timeout_s: float = 2.0
+    ttl_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     """One compiled rule. ``intents``/``resources``/``tools`` of ``None`` match anything."""
 
@@ -50,6 +68,8 @@ class Rule:
     controls: tuple[str, ...]
     source: str
     credential: CredentialGrant | None = None
+    context_names: frozenset[str] = frozenset()
+    skip_on_context_error: bool = False
 
     def selects(self, tool: str, resource: str | None) -> bool:
         """Whether the rule's selectors (besides intent) cover this call."""
@@ -76,6 +96,7 @@ class Example:
 class _Bucket:
     rules: tuple[Rule, ...]
     roots: frozenset[str]
+    context_names: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -92,6 +113,7 @@ class OutcomePolicy:
     logging: LoggingRequirement
     examples: tuple[Example, ...] = ()
     sources: tuple[str, ...] = ()
+    providers: Mapping[str, Provider] = field(default_factory=dict)
     _index: Mapping[str, _Bucket] = field(init=False, repr=False, compare=False)
     _wildcard: _Bucket = field(init=False, repr=False, compare=False)
 
@@ -104,6 +126,10 @@ class OutcomePolicy:
         }
         object.__setattr__(self, "_index", MappingProxyType(index))
         object.__setattr__(self, "_wildcard", _bucket(wildcard))
+
+    def context_needed(self, intent: str) -> frozenset[str]:
+        """The ``context.*`` facts the rules for ``intent`` read."""
+        return self._index.get(intent, self._wildcard).context_names
 
     def candidates(self, intent: str) -> tuple[tuple[Rule, ...], frozenset[str]]:
         """Rules that may apply to ``intent`` (deny first, then confirm, then allow, by id),
@@ -119,4 +145,4 @@ class OutcomePolicy:
 def _bucket(rules: list[Rule]) -> _Bucket:
     ordered = tuple(sorted(rules, key=lambda r: (_RANK[r.effect], r.id)))
     roots = frozenset(root for r in ordered for root in r.condition.roots)
-    return _Bucket(ordered, roots)
+    return _Bucket(ordered, roots, frozenset(n for r in ordered for n in r.context_names))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 
 from guardrail._errors import PolicyError, PolicyProblem
 from guardrail._model import CredentialGrant, Effect, LoggingRequirement, Principal, Task
-from guardrail._policy._compiled import Example, OutcomePolicy, Rule, ToolSpec
+from guardrail._policy._compiled import Example, OutcomePolicy, Provider, Rule, ToolSpec
 from guardrail._policy._expr import Condition, compile_condition
 from guardrail._policy._reason import ReasonTemplate, parse_template
 from guardrail._policy._schema import FIELD_FIXES, LoggingSpec, PolicyDocument, RuleSpec
@@ -134,18 +135,20 @@ def _compile(files: list[_File], problems: list[PolicyProblem]) -> OutcomePolicy
         if f.doc:
             vocabulary |= set(f.doc.intents) | {t.intent for t in f.doc.tools.values()}
     tools: dict[str, ToolSpec] = {}
+    providers: dict[str, Provider] = {}
     rules: list[Rule] = []
     examples: list[Example] = []
     for f in files:
         rules.extend(_rules(f, vocabulary))
         if f.doc:
             _merge_tools(f, f.doc, tools)
+            _merge_providers(f, f.doc, providers)
             examples.extend(_examples(f, f.doc))
     _check_unique_ids(files, rules)
     problems.extend(p for f in files for p in f.problems)
     if problems:
         raise PolicyError(sorted(problems, key=lambda p: (p.path, p.line or 0)))
-    return _assemble(files, rules, tools, examples)
+    return _assemble(files, rules, tools, examples, providers)
 
 
 def _validate(f: _File) -> None:
@@ -232,6 +235,28 @@ def _merge_tools(f: _File, doc: PolicyDocument, tools: dict[str, ToolSpec]) -> N
         tools[name] = tool
 
 
+def _merge_providers(f: _File, doc: PolicyDocument, providers: dict[str, Provider]) -> None:
+    for name, spec in doc.context.items():
+        loc = ("context", name)
+        url = None
+        if spec.url is not None:
+            parsed = parse_template(spec.url)
+            if isinstance(parsed, str):
+                f.problem((*loc, "url"), parsed, "name a value of the call, e.g. {args.api}")
+                continue
+            url = parsed
+        provider = Provider(
+            name, url, spec.method, dict(spec.headers), spec.field, spec.timeout, spec.ttl
+        )
+        if name in providers and providers[name] != provider:
+            f.problem(
+                loc,
+                f"context '{name}' is defined differently in another file",
+                "define each context provider in one file only",
+            )
+        providers[name] = provider
+
+
 def _rules(f: _File, vocabulary: set[str]) -> list[Rule]:
     """Check every rule's names, condition and templates, even in a document that failed
     validation elsewhere, so one run reports every problem; compile the rules if all is well."""
@@ -304,7 +329,18 @@ def _rule(
         controls=spec.controls,
         source=f"{f.path}:{f.line(loc)}",
         credential=_grant(spec, f.doc.max_credential_ttl if f.doc else 900),
+        context_names=_context_names(spec),
+        skip_on_context_error=spec.context_errors == "skip",
     )
+
+
+_CONTEXT_NAME = re.compile(r"\bcontext\s*\.\s*([A-Za-z_]\w*)")
+
+
+def _context_names(spec: RuleSpec) -> frozenset[str]:
+    """The live facts a rule reads, in its condition or its texts."""
+    text = " ".join(t for t in (spec.when, spec.reason, spec.instruction) if t)
+    return frozenset(_CONTEXT_NAME.findall(text))
 
 
 def _grant(spec: RuleSpec, max_ttl: int) -> CredentialGrant | None:
@@ -386,7 +422,11 @@ def _check_unique_ids(files: list[_File], rules: list[Rule]) -> None:
 
 
 def _assemble(
-    files: list[_File], rules: list[Rule], tools: dict[str, ToolSpec], examples: list[Example]
+    files: list[_File],
+    rules: list[Rule],
+    tools: dict[str, ToolSpec],
+    examples: list[Example],
+    providers: dict[str, Provider],
 ) -> OutcomePolicy:
     docs = [f.doc for f in files if f.doc]
     sha = hashlib.sha256()
@@ -409,4 +449,5 @@ def _assemble(
         logging=logging,
         examples=tuple(examples),
         sources=tuple(f.path for f in files),
+        providers=providers,
     )

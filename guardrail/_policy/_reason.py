@@ -37,6 +37,22 @@ class ReasonTemplate:
                 out.append("[redacted]" if hidden(path) else _show(_lookup(facts, path)))
         return "".join(out)
 
+    def fill(self, facts: Mapping[str, Any], show: Callable[[Any], str]) -> str:
+        """Fill the placeholders with ``show(value)`` (a URL quoter, say); no truncation.
+
+        Raises:
+            KeyError: a placeholder names a value the facts do not have.
+        """
+        out: list[str] = []
+        for literal, path in self.parts:
+            out.append(literal)
+            if path is not None:
+                value = _lookup(facts, path)
+                if value == "<missing>":
+                    raise KeyError(path)
+                out.append(show(value))
+        return "".join(out)
+
 
 def parse_template(text: str) -> ReasonTemplate | str:
     """Parse ``text``; return the template or a message saying what is wrong."""

@@ -53,6 +53,15 @@ class CredentialSpec(_Strict):
     single_use: bool = True
 
 
+class ProviderSpec(_Strict):
+    url: str | None = None
+    method: Literal["GET", "POST"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    field: str | None = None
+    timeout: float = Field(default=2.0, gt=0, le=60)
+    ttl: float = Field(default=0.0, ge=0)
+
+
 class RuleSpec(_Strict):
     id: str = Field(pattern=_ID)
     description: str = ""
@@ -66,6 +75,7 @@ class RuleSpec(_Strict):
     logging: LoggingSpec | None = None
     controls: tuple[str, ...] = ()
     credential: CredentialSpec | None = None
+    context_errors: Literal["deny", "skip"] = "deny"
 
 
 class ExampleSpec(_Strict):
@@ -88,6 +98,7 @@ class PolicyDocument(_Strict):
     intents: tuple[str, ...] = ()
     logging: LoggingSpec = LoggingSpec()
     tools: dict[str, ToolSpecModel] = Field(default_factory=dict)
+    context: dict[str, ProviderSpec] = Field(default_factory=dict)
     rules: tuple[RuleSpec, ...] = ()
     examples: tuple[ExampleSpec, ...] = ()
 
