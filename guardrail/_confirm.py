@@ -79,9 +79,54 @@ def binding_digest(decision: Decision, principal: Principal, task: Task) -> str:
     )
 
 
+class ApprovalStore(Protocol):
+    """Where open approval requests live until answered: in memory (`ApprovalLedger`) or
+    shared by several processes (`guardrail.approvals.SqliteApprovalStore`)."""
+
+    def open(
+        self, decision: Decision, args: Mapping[str, Any], principal: Principal, task: Task
+    ) -> ConfirmationRequest:
+        """Create (or re-create, for the same call) the request for a decision."""
+
+    def redeem(self, approval: Approval) -> str | None:
+        """Use an approval once: None if accepted, otherwise why it was refused."""
+
+    def withdraw(self, approval_id: str) -> None:
+        """Forget a request that will not be answered."""
+
+
+def new_request(
+    decision: Decision, args: Mapping[str, Any], principal: Principal, task: Task, ttl_s: float
+) -> ConfirmationRequest:
+    """The request for a decision. Its approval id is derived from the binding and the call
+    id, so deciding the same call again (a graph resumed after a restart) asks about the
+    same approval."""
+    binding = binding_digest(decision, principal, task)
+    approval_id = (
+        "approval-" + hashlib.sha256(f"{binding}|{decision.call_id}".encode()).hexdigest()[:32]
+    )
+    return ConfirmationRequest(
+        approval_id, binding, decision, args, principal, task, time.time() + ttl_s
+    )
+
+
+def judge_answer(approval: Approval, binding: str, expires_at: float) -> str | None:
+    """Why an answer to an open request does not approve it, or None if it does."""
+    if approval.binding != binding:
+        return "the approval is bound to a different call"
+    if time.time() > expires_at:
+        return "the approval expired"
+    if not approval.approved:
+        return f"rejected by {approval.approver}" + (f": {approval.note}" if approval.note else "")
+    return None
+
+
+UNKNOWN_APPROVAL = "the approval does not answer an open request (unknown or already used)"
+
+
 @dataclass
 class ApprovalLedger:
-    """Open confirmation requests; each can be redeemed once, before it expires."""
+    """Open confirmation requests, in memory; each is redeemed once, before it expires."""
 
     ttl_s: float = 300.0
     _open: dict[str, tuple[str, float]] = field(default_factory=dict)
@@ -91,22 +136,11 @@ class ApprovalLedger:
     def open(
         self, decision: Decision, args: Mapping[str, Any], principal: Principal, task: Task
     ) -> ConfirmationRequest:
-        """Create the request for a decision that needs confirmation.
-
-        The approval id is derived from the binding and the call id, so a process that
-        decides the same call again (a graph resumed after a restart) asks about the same
-        approval; an id that was redeemed once is never accepted again.
-        """
-        binding = binding_digest(decision, principal, task)
-        approval_id = (
-            "approval-" + hashlib.sha256(f"{binding}|{decision.call_id}".encode()).hexdigest()[:32]
-        )
-        expires_at = time.time() + self.ttl_s
+        """Create the request for a decision that needs confirmation."""
+        request = new_request(decision, args, principal, task, self.ttl_s)
         with self._lock:
-            self._open[approval_id] = (binding, expires_at)
-        return ConfirmationRequest(
-            approval_id, binding, decision, args, principal, task, expires_at
-        )
+            self._open[request.approval_id] = (request.binding, request.expires_at)
+        return request
 
     def redeem(self, approval: Approval) -> str | None:
         """Use an approval once. None if accepted, otherwise why it was refused."""
@@ -117,17 +151,8 @@ class ApprovalLedger:
             elif entry is not None:
                 self._used.add(approval.approval_id)
         if entry is None:
-            return "the approval does not answer an open request (unknown or already used)"
-        binding, expires_at = entry
-        if approval.binding != binding:
-            return "the approval is bound to a different call"
-        if time.time() > expires_at:
-            return "the approval expired"
-        if not approval.approved:
-            return f"rejected by {approval.approver}" + (
-                f": {approval.note}" if approval.note else ""
-            )
-        return None
+            return UNKNOWN_APPROVAL
+        return judge_answer(approval, *entry)
 
     def withdraw(self, approval_id: str) -> None:
         """Forget a request that will not be answered (timeout, error)."""

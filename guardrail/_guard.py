@@ -21,7 +21,13 @@ from opentelemetry.trace import Span, TracerProvider
 from guardrail import _semconv as sc
 from guardrail._asking import ask_async, ask_sync, denied, passthrough
 from guardrail._canonical import canonical_args, digest
-from guardrail._confirm import ApprovalLedger, ConfirmationRequest, Confirmer, as_approval
+from guardrail._confirm import (
+    ApprovalLedger,
+    ApprovalStore,
+    ConfirmationRequest,
+    Confirmer,
+    as_approval,
+)
 from guardrail._context import ContextFacts, ContextSources, ProviderFn
 from guardrail._decide import Subject, evaluate_call, normalize_tool_name, refusal
 from guardrail._durable import Evidence, EvidenceSink
@@ -56,6 +62,8 @@ class Guard:
             denied when there is no spool or it cannot take the record.
         credentials: mints the short-lived credential a rule's ``credential:`` obligation asks
             for (`guardrail.credentials.CredentialIssuer`); without one such calls are denied.
+        approvals: where open approval requests live (default: in memory); use
+            `guardrail.approvals.SqliteApprovalStore` to share single use across processes.
         providers: live facts supplied in code, by name: ``fn(facts) -> value``, read by
             rules as ``context.<name>`` (beside the policy's HTTP providers).
         http_client: the ``httpx.Client`` the policy's HTTP providers use.
@@ -73,13 +81,14 @@ class Guard:
         on_decision: Callable[[Decision], object] | None = None,
         spool: EvidenceSink | None = None,
         credentials: CredentialIssuer | None = None,
+        approvals: ApprovalStore | None = None,
         providers: Mapping[str, ProviderFn] | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
         self._policy = policy
         self._confirmer = confirmer
         self._recorder = Recorder(tracer_provider)
-        self._ledger = ApprovalLedger(approval_ttl_s)
+        self._ledger: ApprovalStore = approvals or ApprovalLedger(approval_ttl_s)
         self._tools: dict[str, ToolSpec] = {}
         self._tools_lock = threading.Lock()
         self._sequence = itertools.count(1)

@@ -18,6 +18,7 @@ def test_all_is_sorted_and_complete() -> None:
         assert hasattr(guardrail, name), name
     public = {n for n in vars(guardrail) if not n.startswith("_")} - {
         "adapters",
+        "approvals",
         "audit",
         "credentials",
         "policies",
