@@ -203,9 +203,10 @@ class QuorumConfirmer:
                     break
                 done.wait()
         approved = len(approvers) >= self._required
-        names = "+".join(sorted(approvers)) or "nobody"
-        note = "" if approved else f"{len(approvers)} of {self._required} approvals"
-        return Approval(request.approval_id, request.binding, approved, names, note)
+        if approved:
+            return Approval(request.approval_id, request.binding, True, "+".join(sorted(approvers)))
+        note = f"only {len(approvers)} of the {self._required} approvals needed"
+        return Approval(request.approval_id, request.binding, False, "quorum", note)
 
     @staticmethod
     def _approvers(answers: list[Approval], request: ConfirmationRequest) -> set[str]:
