@@ -86,8 +86,10 @@ class Subject:
 @dataclass(frozen=True, slots=True)
 class _Verdict:
     effect: Effect
-    rules: tuple[Rule, ...]
+    rules: tuple[Rule, ...]  # the rules that matched and decided
     errors: tuple[str, ...]
+    errored: tuple[Rule, ...] = ()  # rules that could not be evaluated (each denies)
+    notes: Mapping[str, str] = field(default_factory=dict)  # why a deny rule applied anyway
 
 
 def normalize_tool_name(name: object) -> str | None:
@@ -259,6 +261,7 @@ def _judge(
     matched: dict[Effect, list[Rule]] = {Effect.DENY: [], Effect.CONFIRM: [], Effect.ALLOW: []}
     errors: list[str] = []
     errored: list[Rule] = []
+    unavailable: dict[str, str] = {}
     resource = facts.resource
     clock = time.monotonic
     for rule in rules:
@@ -274,16 +277,15 @@ def _judge(
         if clock() > deadline:
             errors.append("the decision ran past its time budget")
             break
-        missing = sorted(rule.context_names & failures.keys())
-        if missing:
+        outcome = _run(rule, context)
+        missing = sorted(rule.context_names & failures.keys()) if failures else ()
+        if missing and not isinstance(outcome, bool):  # it needed a fact that did not come
             if rule.skip_on_context_error:
                 continue
-            errors.append(
-                "; ".join(f"context '{n}' is unavailable ({failures[n]})" for n in missing)
-            )
-            errored.append(rule)
-            continue
-        outcome = _run(rule, context)
+            outcome = "; ".join(f"context '{n}' is unavailable ({failures[n]})" for n in missing)
+            if effect is Effect.DENY:
+                unavailable[rule.id] = outcome
+                outcome = True
         if outcome is True:
             matched[rule.effect].append(rule)
         elif outcome is not False:
@@ -291,7 +293,10 @@ def _judge(
             errored.append(rule)
     if errors:
         errors = _group_errors(errored, errors)
-        return _Verdict(Effect.DENY, tuple(matched[Effect.DENY] + errored), tuple(errors))
+        return _Verdict(Effect.DENY, tuple(matched[Effect.DENY]), tuple(errors), tuple(errored))
+    if unavailable:  # deny rules whose facts did not come apply: fail closed, say why
+        notes = tuple(unavailable.values())
+        return _Verdict(Effect.DENY, tuple(matched[Effect.DENY]), notes, notes=unavailable)
     for effect in (Effect.DENY, Effect.CONFIRM, Effect.ALLOW):
         if matched[effect]:
             return _Verdict(effect, tuple(matched[effect]), ())
@@ -359,12 +364,12 @@ def _build(
     rule_ids: tuple[str, ...]
     if fixed is not None:
         rule_ids, reason = (fixed[0],), fixed[1]
-    elif verdict.errors:
-        rule_ids = tuple(r.id for r in verdict.rules) or ("guardrail:error",)
+    elif verdict.errors and not verdict.rules:
+        rule_ids = tuple(r.id for r in verdict.errored) or ("guardrail:error",)
         reason = "; ".join(verdict.errors)
     elif verdict.rules:
-        rule_ids = tuple(r.id for r in verdict.rules)
-        reason = "; ".join(_reason(r, activation, hidden) for r in verdict.rules)
+        rule_ids = tuple(r.id for r in (*verdict.rules, *verdict.errored))
+        reason = "; ".join(_reason(r, activation, hidden, verdict.notes) for r in verdict.rules)
     else:
         rule_ids, reason = (f"guardrail:default-{policy.default.value}",), _default_reason(facts)
     instruction = _instruction(verdict, facts.tool, reason, activation, hidden)
@@ -395,10 +400,19 @@ def _grant(verdict: _Verdict) -> CredentialGrant | None:
     return min(grants, key=lambda g: g.ttl_s) if grants else None
 
 
-def _reason(rule: Rule, activation: dict[str, Any], hidden: Callable[[str], bool]) -> str:
-    if rule.reason is None:
-        return f"rule '{rule.id}' ({rule.effect.value})"
-    return rule.reason.render(activation, hidden)
+def _reason(
+    rule: Rule,
+    activation: dict[str, Any],
+    hidden: Callable[[str], bool],
+    notes: Mapping[str, str],
+) -> str:
+    note = notes.get(rule.id)
+    text = rule.reason.render(activation, hidden) if rule.reason else None
+    if text is None or (note and "<missing>" in text):
+        text = note or f"rule '{rule.id}' ({rule.effect.value})"
+    elif note:
+        text = f"{text} ({note})"
+    return text
 
 
 def _default_reason(facts: Facts) -> str:

@@ -29,7 +29,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 def test_check_ok_and_invalid(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, _ = run(capsys, "check", POLICIES)
-    assert code == 0 and out.startswith("ok: ") and "24 rules" in out
+    assert code == 0 and out.startswith("ok: ") and "25 rules" in out
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "apiVersion: guardrail/v1\nkind: OutcomePolicy\nmetadata: {name: b}\n"
@@ -110,7 +110,7 @@ def test_test_command_runs_policy_examples(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     code, out, _ = run(capsys, "test", POLICIES)
-    assert code == 0 and "22 passed, 0 failed" in out
+    assert code == 0 and "23 passed, 0 failed" in out
     wrong = tmp_path / "wrong.yaml"
     wrong.write_text(
         policy_path("procurement").read_text().replace("expect: confirm", "expect: allow", 1)
@@ -135,7 +135,8 @@ def test_demo_runs_end_to_end_as_a_command(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "19 calls: 9 ran, 10 stopped; 4 asked a human" in done.stdout
+    assert "21 calls: 9 ran, 12 stopped; 4 asked a human" in done.stdout
+    assert "staging token for prod: refused" in done.stdout
     assert "did not get the expected decision" not in done.stdout
     spans = [
         s
@@ -144,4 +145,4 @@ def test_demo_runs_end_to_end_as_a_command(tmp_path: Path) -> None:
         for ss in rs["scopeSpans"]
         for s in ss["spans"]
     ]
-    assert sum(s["name"].startswith("execute_tool ") for s in spans) == 19
+    assert sum(s["name"].startswith("execute_tool ") for s in spans) == 21

@@ -11,12 +11,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from guardrail._cli._scenarios import APPROVED, EPISODES, REJECTED, Episode, build_tools
+from guardrail._cli._scenarios import (
+    APPROVED,
+    EPISODES,
+    REJECTED,
+    Episode,
+    build_tools,
+    simulated_client,
+)
 from guardrail._cli._scenarios import demo_approver as _approver
 from guardrail._confirm import Approval, CallbackConfirmer, ConfirmationRequest, ConsoleConfirmer
 from guardrail._guard import Guard
 from guardrail._model import Decision, Effect, ToolCall
 from guardrail._policy import load_policy
+from guardrail.credentials import Credential, CredentialError, CredentialIssuer, verify_credential
 
 
 @dataclass(frozen=True)
@@ -51,9 +59,37 @@ def auto_confirmer() -> CallbackConfirmer:
     return CallbackConfirmer(answer)
 
 
-def play(guard: Guard, episodes: tuple[Episode, ...] = EPISODES) -> list[Row]:
+def demo_guard(
+    *,
+    confirmer: Any,
+    policies: tuple[str, ...] = (),
+    tracer_provider: Any = None,
+    spool: Any = None,
+) -> tuple[Guard, CredentialIssuer]:
+    """The guard the demo (and the scenario tests) use: bundled policies, simulated services,
+    a credential issuer."""
+    from guardrail.policies import policy_path
+
+    issuer = CredentialIssuer()
+    guard = Guard(
+        load_policy(*(policies or (policy_path(),))),
+        confirmer=confirmer,
+        tracer_provider=tracer_provider,
+        spool=spool,
+        credentials=issuer,
+        http_client=simulated_client(),
+    )
+    return guard, issuer
+
+
+def play(
+    guard: Guard,
+    issuer: CredentialIssuer | None = None,
+    episodes: tuple[Episode, ...] = EPISODES,
+    minted: list[Credential] | None = None,
+) -> list[Row]:
     """Run every episode's calls through guarded tools, the way an agent's loop would."""
-    tools = build_tools(guard)
+    tools = build_tools(guard, issuer, minted)
     rows: list[Row] = []
     for episode in episodes:
         with guard.task(principal=episode.principal, **episode.task):
@@ -74,6 +110,17 @@ def play(guard: Guard, episodes: tuple[Episode, ...] = EPISODES) -> list[Row]:
                     )
                 )
     return rows
+
+
+def cross_environment_check(issuer: CredentialIssuer, credential: Credential) -> str:
+    """What the deploy API says when a staging token is presented for prod."""
+    try:
+        verify_credential(
+            credential.token, key=issuer.public_key_pem, audience="deploy-api", environment="prod"
+        )
+    except CredentialError as err:
+        return f"refused: {err}"
+    return "ACCEPTED (this must not happen)"
 
 
 def _dispatch(
@@ -107,7 +154,6 @@ def run_demo(
     *, interactive: bool, policies: tuple[str, ...], trace_file: str | None, spool_path: str
 ) -> None:
     """Play the scenarios against the policies, print the table, write the evidence."""
-    from guardrail.policies import policy_path
     from guardrail.shipping import Shipper
     from guardrail.spool import Spool
     from guardrail.telemetry import configure
@@ -117,13 +163,11 @@ def run_demo(
     spool = Spool(spool_path, stream="guardrail-demo")
     shipper = Shipper(spool, telemetry.exporter, resource=telemetry.provider.resource).start()
     confirmer = ConsoleConfirmer() if interactive else auto_confirmer()
-    guard = Guard(
-        load_policy(*(policies or (policy_path(),))),
-        confirmer=confirmer,
-        tracer_provider=telemetry.provider,
-        spool=spool,
+    guard, issuer = demo_guard(
+        confirmer=confirmer, policies=policies, tracer_provider=telemetry.provider, spool=spool
     )
-    rows = play(guard)
+    minted: list[Credential] = []
+    rows = play(guard, issuer, minted=minted)
     shipped = shipper.stop(timeout_s=10)
     telemetry.shutdown()
     console = Console(width=None if Console().is_terminal else 150)
@@ -138,6 +182,13 @@ def run_demo(
     )
     if mismatched and not interactive and not policies:
         console.print(f"[red]{len(mismatched)} call(s) did not get the expected decision[/red]")
+    staging = next(
+        (c for c in minted if c.claims.get("guardrail", {}).get("environment") == "staging"),
+        None,
+    )
+    if staging is not None:
+        check = cross_environment_check(issuer, staging)
+        console.print(f"Deploy API, given the staging token for prod: {escape(check)}")
     console.print(
         f"Evidence: one span per call, plus the durable records, written to {telemetry.where}."
     )

@@ -1,18 +1,24 @@
 """The five scenarios of the mission, scripted as an agent's tool calls.
 
 Each episode is one task given to one principal; each step is a tool call the agent makes
-inside it, with the outcome the bundled policies must produce. ``guardrail demo`` plays them;
-the test suite plays them too and checks every expectation.
+inside it, with the outcome the bundled policies must produce. The third-party services the
+policies ask (change management, identity posture, tickets, usage telemetry, vendor risk) are
+simulated by `simulated_services`, an ``httpx`` transport: the HTTP path is the real one.
+``guardrail demo`` plays the episodes; the test suite plays them too and checks every outcome.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from guardrail._guard import Guard
 from guardrail._model import Principal
+from guardrail.credentials import Credential, CredentialIssuer, verify_credential
 
 APPROVED, REJECTED = "confirm → approved", "confirm → rejected"
 
@@ -37,18 +43,88 @@ class Episode:
     steps: tuple[Step, ...]
 
 
-def build_tools(guard: Guard) -> dict[str, Callable[..., Any]]:
-    """The demo's tools, guarded. Their bodies only describe what they would do."""
+# -- the simulated third-party services ---------------------------------------------------
+
+SERVICES: dict[str, dict[str, Any]] = {
+    "changes.example": {
+        "/api/changes/CHG-2291": {"status": "open", "title": "payments 2.3"},
+        "/api/changes/CHG-2200": {"status": "closed", "title": "payments 2.2"},
+    },
+    "posture.example": {
+        "/v1/identities/svc%3Areporting": {"compliant": True, "finding": "none"},
+        "/v1/identities/svc%3Areporting-laptop": {
+            "compliant": False,
+            "finding": "disk encryption off",
+        },
+    },
+    "tickets.example": {
+        "/api/tickets/ACC-77": {"status": "approved", "apis": ["billing"]},
+        "/api/tickets/ACC-78": {"status": "approved", "apis": ["billing"]},
+    },
+    "telemetry.example": {
+        "/v1/secrets/vault%3Aci%2Fdeploy-key/usage": {"consumers": 9, "days_since_last_use": 41},
+        "/v1/secrets/vault%3Asvc%2Fpayments/usage": {"consumers": 14, "days_since_last_use": 0},
+    },
+    "vendor-risk.example": {
+        "/v1/vendors/calendly": {"trust": "trusted", "risk_score": 12, "note": "SOC2"},
+        "/v1/vendors/docsign": {"trust": "trusted", "risk_score": 35, "note": "SOC2"},
+        "/v1/vendors/freepdf": {"trust": "untrusted", "risk_score": 90, "note": "breach list"},
+    },
+}
+
+
+def simulated_services(request: httpx.Request) -> httpx.Response:
+    """Answer like the services would; unknown paths are 404, telemetry for legacy is down."""
+    answers = SERVICES.get(request.url.host, {})
+    path = request.url.raw_path.decode().split("?")[0]
+    if path in answers:
+        return httpx.Response(
+            200,
+            content=json.dumps(answers[path]).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+    if request.url.host == "telemetry.example":
+        return httpx.Response(503)
+    return httpx.Response(404)
+
+
+def simulated_client() -> httpx.Client:
+    """An ``httpx.Client`` whose transport is `simulated_services` (no network)."""
+    return httpx.Client(transport=httpx.MockTransport(simulated_services))
+
+
+# -- the tools -----------------------------------------------------------------------------
+
+
+def build_tools(
+    guard: Guard, issuer: CredentialIssuer | None = None, minted: list[Credential] | None = None
+) -> dict[str, Callable[..., Any]]:
+    """The demo's tools, guarded. Their bodies describe what they would do; the deploy and
+    API tools check their credential as the real resource would (and keep it in ``minted``)."""
+
+    def checked(credential: Credential | None, audience: str, **scope: Any) -> str:
+        if credential is None or issuer is None:
+            return "no credential"
+        if minted is not None:
+            minted.append(credential)
+        verify_credential(credential.token, key=issuer.public_key_pem, audience=audience, **scope)
+        return f"with {credential.id[:13]}…, verified"
 
     @guard.tool(intent="deploy", resource="service", environment_arg="environment")
-    def deploy_release(service: str, version: str, environment: str) -> str:
+    def deploy_release(
+        service: str, version: str, environment: str, credential: Credential | None = None
+    ) -> str:
         """Deploy a released version of a service to an environment."""
-        return f"deployed {service} {version} to {environment}"
+        token = checked(credential, "deploy-api", environment=environment, tool="deploy_release")
+        return f"deployed {service} {version} to {environment} ({token})"
 
     @guard.tool(intent="issue_credential", resource="api")
-    def issue_api_credentials(api: str, ttl_minutes: int) -> str:
+    def issue_api_credentials(
+        api: str, ttl_minutes: int, credential: Credential | None = None
+    ) -> str:
         """Issue credentials for an internal API to the requesting identity."""
-        return f"issued {api} credentials for {ttl_minutes} minutes"
+        token = checked(credential, "internal-api")
+        return f"issued {api} credentials for {ttl_minutes} minutes ({token})"
 
     @guard.tool(intent="rotate_secret", resource="secret")
     def rotate_secret(secret_id: str) -> str:
@@ -88,6 +164,8 @@ def demo_approver(tool: str) -> tuple[bool, str]:
     return True, "looks right"
 
 
+# -- the episodes --------------------------------------------------------------------------
+
 _RELEASE_BOT = Principal(
     id="agent:release-bot",
     kind="agent",
@@ -98,6 +176,7 @@ _RELEASE_BOT = Principal(
     ),
 )
 _REPORTING = Principal(id="svc:reporting", kind="service", roles=("api-consumer:billing",))
+_LAPTOP = Principal(id="svc:reporting-laptop", kind="service", roles=("api-consumer:billing",))
 _REMEDIATOR = Principal(id="agent:remediator", kind="agent", roles=("remediator",))
 _BUYER = Principal(
     id="agent:buyer",
@@ -108,36 +187,51 @@ _BUYER = Principal(
 _CRM = Principal(id="agent:crm", kind="agent", roles=("crm-writer",))
 _INTEGRATOR = Principal(id="agent:it-helper", kind="agent", roles=("integrator",))
 _SHOP = "https://acme.example/shop"
+_PAYMENTS = {"service": "payments", "version": "2.3.0"}
 
 
-def _vendor(trust: str, risk: int, note: str, scopes: list[str]) -> dict[str, Any]:
+def _release(environment: str, ticket: str | None = None) -> dict[str, Any]:
+    return {
+        "goal": f"release payments 2.3 to {environment}",
+        "intents": ["deploy"],
+        "environment": environment,
+        "ticket": ticket,
+        "attributes": {"services": ["payments"]},
+    }
+
+
+def _rotation(goal: str) -> dict[str, Any]:
+    return {"goal": goal, "intents": ["rotate_secret"]}
+
+
+def _vendor(scopes: list[str]) -> dict[str, Any]:
     return {
         "goal": "connect a vendor app",
         "intents": ["approve_integration"],
         "attributes": {"requested_scopes": scopes},
-        "context": {"vendor": {"trust": trust, "risk_score": risk, "note": note}},
     }
+
+
+def _integration(vendor: str, scopes: list[str], expect: str, note: str = "") -> Step:
+    args = {"vendor": vendor, "scopes": scopes, "callback_url": f"https://{vendor}.example/hook"}
+    return Step("approve_integration", args, expect, note)
 
 
 EPISODES: tuple[Episode, ...] = (
     Episode(
         "1 deploy",
         _RELEASE_BOT,
-        {
-            "goal": "release payments 2.3 to staging",
-            "intents": ["deploy"],
-            "environment": "staging",
-            "attributes": {"services": ["payments"]},
-        },
+        _release("staging"),
         (
             Step(
                 "deploy_release",
-                {"service": "payments", "version": "2.3.0", "environment": "staging"},
+                {**_PAYMENTS, "environment": "staging"},
                 "allow",
+                "10-minute deploy token",
             ),
             Step(
                 "deploy_release",
-                {"service": "payments", "version": "2.3.0", "environment": "prod"},
+                {**_PAYMENTS, "environment": "prod"},
                 "deny",
                 "target outside the task",
             ),
@@ -146,32 +240,19 @@ EPISODES: tuple[Episode, ...] = (
     Episode(
         "1 deploy",
         _RELEASE_BOT,
-        {
-            "goal": "release payments 2.3 to prod",
-            "intents": ["deploy"],
-            "environment": "prod",
-            "ticket": "CHG-2291",
-            "attributes": {"services": ["payments"]},
-        },
-        (
-            Step(
-                "deploy_release",
-                {"service": "payments", "version": "2.3.0", "environment": "prod"},
-                APPROVED,
-            ),
-        ),
+        _release("prod", "CHG-2291"),
+        (Step("deploy_release", {**_PAYMENTS, "environment": "prod"}, APPROVED, "open change"),),
+    ),
+    Episode(
+        "1 deploy",
+        _RELEASE_BOT,
+        _release("prod", "CHG-2200"),
+        (Step("deploy_release", {**_PAYMENTS, "environment": "prod"}, "deny", "closed change"),),
     ),
     Episode(
         "2 api access",
         _REPORTING,
-        {
-            "goal": "monthly billing report",
-            "ticket": "ACC-77",
-            "context": {
-                "posture": {"compliant": True, "finding": "none"},
-                "ticket": {"status": "approved", "apis": ["billing"]},
-            },
-        },
+        {"goal": "monthly billing report", "ticket": "ACC-77"},
         (
             Step("issue_api_credentials", {"api": "billing", "ttl_minutes": 15}, "allow"),
             Step(
@@ -184,15 +265,8 @@ EPISODES: tuple[Episode, ...] = (
     ),
     Episode(
         "2 api access",
-        _REPORTING,
-        {
-            "goal": "monthly billing report",
-            "ticket": "ACC-78",
-            "context": {
-                "posture": {"compliant": False, "finding": "disk encryption off"},
-                "ticket": {"status": "approved", "apis": ["billing"]},
-            },
-        },
+        _LAPTOP,
+        {"goal": "monthly billing report", "ticket": "ACC-78"},
         (
             Step(
                 "issue_api_credentials",
@@ -205,28 +279,20 @@ EPISODES: tuple[Episode, ...] = (
     Episode(
         "3 rotate secret",
         _REMEDIATOR,
-        {
-            "goal": "remediate an exposed CI key",
-            "intents": ["rotate_secret"],
-            "context": {"telemetry": {"consumers": 9, "days_since_last_use": 41}},
-        },
-        (Step("rotate_secret", {"secret_id": "vault:ci/deploy-key"}, "allow"),),
+        _rotation("remediate an exposed CI key"),
+        (Step("rotate_secret", {"secret_id": "vault:ci/deploy-key"}, "allow", "unused 41 days"),),
     ),
     Episode(
         "3 rotate secret",
         _REMEDIATOR,
-        {
-            "goal": "remediate an exposed payments key",
-            "intents": ["rotate_secret"],
-            "context": {"telemetry": {"consumers": 14, "days_since_last_use": 0}},
-        },
-        (Step("rotate_secret", {"secret_id": "vault:svc/payments"}, APPROVED),),
+        _rotation("remediate an exposed payments key"),
+        (Step("rotate_secret", {"secret_id": "vault:svc/payments"}, APPROVED, "14 consumers"),),
     ),
     Episode(
         "3 rotate secret",
         _REMEDIATOR,
-        {"goal": "remediate an exposed legacy key", "intents": ["rotate_secret"]},
-        (Step("rotate_secret", {"secret_id": "vault:svc/legacy"}, "deny", "no usage telemetry"),),
+        _rotation("remediate an exposed legacy key"),
+        (Step("rotate_secret", {"secret_id": "vault:svc/legacy"}, "deny", "telemetry down"),),
     ),
     Episode(
         "4 purchase",
@@ -276,49 +342,25 @@ EPISODES: tuple[Episode, ...] = (
     Episode(
         "5 integration",
         _INTEGRATOR,
-        _vendor("trusted", 12, "SOC2", ["calendar:read"]),
-        (
-            Step(
-                "approve_integration",
-                {
-                    "vendor": "calendly",
-                    "scopes": ["calendar:read"],
-                    "callback_url": "https://calendly.example/hook",
-                },
-                "allow",
-            ),
-        ),
+        _vendor(["calendar:read"]),
+        (_integration("calendly", ["calendar:read"], "allow", "low risk"),),
     ),
     Episode(
         "5 integration",
         _INTEGRATOR,
-        _vendor("trusted", 35, "SOC2", ["drive:write"]),
-        (
-            Step(
-                "approve_integration",
-                {
-                    "vendor": "docsign",
-                    "scopes": ["drive:write"],
-                    "callback_url": "https://docsign.example/hook",
-                },
-                APPROVED,
-            ),
-        ),
+        _vendor(["drive:write"]),
+        (_integration("docsign", ["drive:write"], APPROVED, "medium risk"),),
     ),
     Episode(
         "5 integration",
         _INTEGRATOR,
-        _vendor("untrusted", 90, "on a breach list", ["drive:read"]),
-        (
-            Step(
-                "approve_integration",
-                {
-                    "vendor": "freepdf",
-                    "scopes": ["drive:read"],
-                    "callback_url": "https://freepdf.example/hook",
-                },
-                "deny",
-            ),
-        ),
+        _vendor(["drive:read"]),
+        (_integration("freepdf", ["drive:read"], "deny", "untrusted vendor"),),
+    ),
+    Episode(
+        "5 integration",
+        _INTEGRATOR,
+        _vendor(["calendar:read"]),
+        (_integration("calendly", ["calendar:read", "mail:read"], "deny", "scope beyond request"),),
     ),
 )
