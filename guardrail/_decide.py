@@ -369,7 +369,8 @@ def _build(
         reason = "; ".join(verdict.errors)
     elif verdict.rules:
         rule_ids = tuple(r.id for r in (*verdict.rules, *verdict.errored))
-        reason = "; ".join(_reason(r, activation, hidden, verdict.notes) for r in verdict.rules)
+        reasons = [_reason(r, activation, hidden, verdict.notes) for r in verdict.rules]
+        reason = "; ".join(dict.fromkeys(reasons))  # each reason once, in rule order
     else:
         rule_ids, reason = (f"guardrail:default-{policy.default.value}",), _default_reason(facts)
     instruction = _instruction(verdict, facts.tool, reason, activation, hidden)

@@ -19,7 +19,12 @@ from typing import Any
 import httpx
 
 from guardrail import _semconv as sc
+from guardrail._errors import GuardrailError
 from guardrail._records import record_hash
+
+
+class AuditSourceError(GuardrailError):
+    """Evidence could not be read from a source; the message says which and why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,15 +166,30 @@ def records_from_otlp(document: Mapping[str, Any]) -> list[dict[str, Any]]:
 def records_from_file(path: str | Path) -> list[dict[str, Any]]:
     """Records from a spool file or an OTLP-JSON file (JSON lines or one document)."""
     path = Path(path)
-    with path.open("rb") as head:
-        if head.read(16).startswith(b"SQLite format 3"):
-            return records_from_spool(path)
-    text = path.read_text(encoding="utf-8")
+    try:
+        with path.open("rb") as head:
+            if head.read(16).startswith(b"SQLite format 3"):
+                return records_from_spool(path)
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, sqlite3.Error) as err:
+        raise AuditSourceError(f"cannot read {path}: {err}") from None
     try:
         documents = [json.loads(text)]
     except json.JSONDecodeError:
-        documents = [json.loads(line) for line in text.splitlines() if line.strip()]
-    return [r for d in documents for r in records_from_otlp(d)]
+        documents = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    documents.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise AuditSourceError(
+                        f"{path}:{number} is neither a spool nor OTLP-JSON ({err.msg}); give a "
+                        f"spool file, a trace file the demo or shipper wrote, or a Jaeger export"
+                    ) from None
+    try:
+        return [r for d in documents if isinstance(d, dict) for r in records_from_otlp(d)]
+    except (KeyError, TypeError, ValueError) as err:
+        raise AuditSourceError(f"{path} holds evidence spans that cannot be read ({err})") from None
 
 
 def records_from_jaeger(
@@ -189,12 +209,22 @@ def records_from_jaeger(
     }
     own = client is None
     http = client or httpx.Client(timeout=30)
+    url = f"{base_url.rstrip('/')}/api/v3/traces"
     try:
-        response = http.get(f"{base_url.rstrip('/')}/api/v3/traces", params=params)
+        response = http.get(url, params=params)
+        if response.status_code == 404:
+            return []
+        response.raise_for_status()
+        return records_from_otlp(response.json())
+    except httpx.HTTPError as err:
+        raise AuditSourceError(
+            f"cannot query Jaeger at {url} ({type(err).__name__}: {err}); check the URL and "
+            f"that the query service (port 16686) is up"
+        ) from None
+    except ValueError as err:
+        raise AuditSourceError(
+            f"Jaeger at {url} answered something that is not OTLP-JSON ({err})"
+        ) from None
     finally:
         if own:
             http.close()
-    if response.status_code == 404:
-        return []
-    response.raise_for_status()
-    return records_from_otlp(response.json())

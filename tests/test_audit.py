@@ -394,3 +394,20 @@ def test_verify_pulls_from_jaeger_v3(tmp_path: Path) -> None:
         return_value=httpx.Response(404, json={"error": {"httpCode": 404}})
     )
     assert records_from_jaeger("http://jaeger.test:16686", "nobody") == []
+
+
+def test_unreadable_sources_are_one_clear_paragraph(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    garbage = tmp_path / "notes.jsonl"
+    garbage.write_text('{"resourceSpans": []}\nnot json\n')
+    with pytest.raises(SystemExit) as done:
+        main(["audit", "verify", str(garbage)])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and f"{garbage}:2 is neither a spool nor OTLP-JSON" in err
+    with respx.mock:
+        respx.get("http://jaeger.test/api/v3/traces").mock(side_effect=httpx.ConnectError("no"))
+        with pytest.raises(SystemExit) as done:
+            main(["audit", "verify", "--jaeger", "http://jaeger.test"])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and "cannot query Jaeger" in err and "Traceback" not in err
