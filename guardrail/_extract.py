@@ -44,7 +44,9 @@ def extract(
         tenant=_pick(args, spec.tenant_arg if spec else None, "tenant") or task.tenant,
     )
     secret_paths = tuple(sorted({f.path for f in findings if f.data_class == SECRET}))
-    logging = policy.logging.merge(LoggingRequirement("none", secret_paths))
+    logging = policy.logging
+    if secret_paths:  # what the scanner calls a secret is redacted, whatever the rules say
+        logging = logging.merge(LoggingRequirement("none", secret_paths))
     return Facts(
         tool=tool,
         intent=spec.intent if spec else UNKNOWN,
