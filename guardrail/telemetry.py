@@ -30,6 +30,8 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 
+from guardrail._errors import GuardrailError
+
 DEFAULT_TRACE_FILE = "guardrail-traces.jsonl"
 
 
@@ -143,10 +145,15 @@ def exporter_from_env(
             or "http/protobuf"
         )
         if protocol == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-                OTLPSpanExporter as GrpcExporter,
-            )
-
+            try:
+                from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+                    OTLPSpanExporter as GrpcExporter,
+                )
+            except ImportError:
+                raise GuardrailError(
+                    "OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs the otlp extra: "
+                    "pip install 'outcome-guardrail[otlp]' (or use http/protobuf on port 4318)"
+                ) from None
             return GrpcExporter(), f"OTLP/gRPC at {endpoint}"
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

@@ -205,3 +205,34 @@ def test_real_otlp_http_export_to_a_loopback_receiver(
     assert denied.status.code == 2 and denied.kind == 1
     scope = received[0].resource_spans[0].scope_spans[0].scope
     assert scope.name == "guardrail" and scope.version
+
+
+@pytest.mark.parametrize(
+    ("env", "where"),
+    [
+        ({}, "traces.jsonl"),
+        ({"OTEL_TRACES_EXPORTER": "console"}, "the console"),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, "OTLP/HTTP at"),
+    ],
+)
+def test_telemetry_follows_the_standard_variables(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], where: str
+) -> None:
+    from guardrail.telemetry import configure
+
+    for name in (
+        "OTEL_TRACES_EXPORTER",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_SERVICE_NAME",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "svc-under-test")
+    telemetry = configure(trace_file=None if env else tmp_path / "traces.jsonl")
+    try:
+        assert where in telemetry.where
+        assert telemetry.provider.resource.attributes["service.name"] == "svc-under-test"
+    finally:
+        telemetry.provider.shutdown()
