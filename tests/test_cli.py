@@ -128,7 +128,16 @@ def test_unknown_command_and_missing_options(capsys: pytest.CaptureFixture[str])
 def test_demo_runs_end_to_end_as_a_command(tmp_path: Path) -> None:
     trace = tmp_path / "evidence.jsonl"
     done = subprocess.run(
-        [sys.executable, "-m", "guardrail", "demo", "--trace-file", str(trace)],
+        [
+            sys.executable,
+            "-m",
+            "guardrail",
+            "demo",
+            "--trace-file",
+            str(trace),
+            "--spool",
+            str(tmp_path / "spool.sqlite"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
