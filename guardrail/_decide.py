@@ -7,106 +7,41 @@ budget overrun) is a deny that says what failed.
 
 from __future__ import annotations
 
-import os
-import threading
 import time
-import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
-
-import cel
 
 from guardrail._canonical import ArgumentRefused, canonical_args, digest
 from guardrail._context import ContextFacts
 from guardrail._extract import UNKNOWN, extract
 from guardrail._model import (
-    CredentialGrant,
     Decision,
     Effect,
     Facts,
-    LoggingRequirement,
-    Principal,
     Task,
     ToolCall,
 )
 from guardrail._policy import OutcomePolicy, Rule, ToolSpec
+from guardrail._subject import SUBJECT_ROOTS, Subject
+from guardrail._verdict import (
+    Verdict,
+    build,
+    default_reason,
+    fixed,
+    new_id,
+    normalize_tool_name,
+    refusal,
+)
 
-MAX_TOOL_NAME = 128
-_BAD_NAME_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp", "Zs"})
-
-
-_SUBJECT_ROOTS = frozenset({"principal", "task", "context"})
-
-
-@dataclass(frozen=True, slots=True)
-class Subject:
-    """Who acts and for which task, with their policy views computed once per task."""
-
-    principal: Principal
-    task: Task
-    principal_facts: Mapping[str, Any]
-    task_facts: Mapping[str, Any]
-    _contexts: threading.local = field(default_factory=threading.local, compare=False, repr=False)
-
-    @classmethod
-    def of(cls, principal: Principal, task: Task) -> Subject:
-        return cls(principal, task, principal.to_facts(), task.to_facts())
-
-    def cel_context(self, roots: frozenset[str]) -> Any:
-        """A CEL context holding this subject's share (principal, task, context) of ``roots``.
-
-        Converting values into CEL is the costliest part of a decision, so the subject's
-        share is converted at most once per thread; each call then adds only its own
-        variables. One context per thread, because a decision writes its call's variables
-        into it.
-        """
-        local = self._contexts
-        if not hasattr(local, "value"):
-            local.value, local.added = cel.Context(), set()
-        for root in (roots & _SUBJECT_ROOTS) - local.added:
-            local.value.add_variable(root, self._view(root))
-            local.added.add(root)
-        return local.value
-
-    def forget(self, root: str) -> None:
-        """This thread's context now holds a call's own ``root``; re-add the subject's next time."""
-        added = getattr(self._contexts, "added", None)
-        if added is not None:
-            added.discard(root)
-
-    def _view(self, root: str) -> Any:
-        if root == "principal":
-            return self.principal_facts
-        if root == "task":
-            return self.task_facts
-        return dict(self.task.context)
-
-
-@dataclass(frozen=True, slots=True)
-class _Verdict:
-    effect: Effect
-    rules: tuple[Rule, ...]  # the rules that matched and decided
-    errors: tuple[str, ...]
-    errored: tuple[Rule, ...] = ()  # rules that could not be evaluated (each denies)
-    notes: Mapping[str, str] = field(default_factory=dict)  # why a deny rule applied anyway
-
-
-def _new_id() -> str:
-    # 128 random bits, like uuid4, without building a UUID object on the hot path
-    return os.urandom(16).hex()
-
-
-def normalize_tool_name(name: object) -> str | None:
-    """NFKC form of a tool name, or None when it cannot be a tool name at all."""
-    if not isinstance(name, str) or not name or len(name) > MAX_TOOL_NAME:
-        return None
-    if name.isascii() and name.isprintable() and " " not in name:
-        return name  # already NFKC, and no control, format or space characters
-    normal = unicodedata.normalize("NFKC", name)
-    if any(unicodedata.category(c) in _BAD_NAME_CATEGORIES for c in normal):
-        return None
-    return normal
+__all__ = [
+    "ContextLoader",
+    "Subject",
+    "evaluate",
+    "evaluate_call",
+    "normalize_tool_name",
+    "refusal",
+]
 
 
 def evaluate(
@@ -138,13 +73,13 @@ def evaluate_call(
     ``load_context`` fetches the live facts the call's rules need (the only I/O a decision
     may do, and only through it).
     """
-    decision_id = _new_id()
+    decision_id = new_id()
     try:
         return _evaluate(
             policy, call, subject, resolve, decision_id, time.monotonic() + budget_s, load_context
         )
     except Exception as err:  # fail closed: whatever broke, the answer is deny
-        return _fixed(
+        return fixed(
             policy,
             call,
             decision_id,
@@ -165,7 +100,7 @@ def _evaluate(
 ) -> tuple[Decision, dict[str, Any]]:
     tool = normalize_tool_name(call.tool)
     if tool is None:
-        return _fixed(
+        return fixed(
             policy,
             call,
             decision_id,
@@ -175,7 +110,7 @@ def _evaluate(
     try:
         args = canonical_args(call.args)
     except ArgumentRefused as err:
-        return _fixed(
+        return fixed(
             policy,
             call,
             decision_id,
@@ -202,18 +137,18 @@ def _evaluate(
     built_in = _task_checks(facts, subject.task)
     if built_in is not None:
         rule_id, reason = built_in
-        return _build(
+        return build(
             policy,
             call,
             decision_id,
             args_digest,
             facts,
             activation,
-            _Verdict(Effect.DENY, (), ()),
+            Verdict(Effect.DENY, (), ()),
             fixed=(rule_id, reason),
         ), args
     verdict = _judge(policy, tool, facts, activation, subject, deadline, live)
-    return _build(policy, call, decision_id, args_digest, facts, activation, verdict), args
+    return build(policy, call, decision_id, args_digest, facts, activation, verdict), args
 
 
 def _live_context(
@@ -236,7 +171,7 @@ def _task_checks(facts: Facts, task: Task) -> tuple[str, str] | None:
     if task.expired():
         return "guardrail:task-expired", f"task '{task.id}' expired at {task.expires_at}"
     if task.intents and facts.intent == UNKNOWN:
-        return "guardrail:unknown-tool", _default_reason(facts)
+        return "guardrail:unknown-tool", default_reason(facts)
     if task.intents and facts.intent not in task.intents:
         return (
             "guardrail:task-scope",
@@ -254,10 +189,10 @@ def _judge(
     subject: Subject,
     deadline: float,
     live: ContextFacts | None,
-) -> _Verdict:
+) -> Verdict:
     rules, roots = policy.candidates(facts.intent)
     context = subject.cel_context(roots)
-    for root in roots - _SUBJECT_ROOTS:
+    for root in roots - SUBJECT_ROOTS:
         context.add_variable(root, activation[root])
     if live is not None:  # this call's own context, over the task's
         context.add_variable("context", activation["context"])
@@ -298,14 +233,14 @@ def _judge(
             errored.append(rule)
     if errors:
         errors = _group_errors(errored, errors)
-        return _Verdict(Effect.DENY, tuple(matched[Effect.DENY]), tuple(errors), tuple(errored))
+        return Verdict(Effect.DENY, tuple(matched[Effect.DENY]), tuple(errors), tuple(errored))
     if unavailable:  # deny rules whose facts did not come apply: fail closed, say why
         notes = tuple(unavailable.values())
-        return _Verdict(Effect.DENY, tuple(matched[Effect.DENY]), notes, notes=unavailable)
+        return Verdict(Effect.DENY, tuple(matched[Effect.DENY]), notes, notes=unavailable)
     for effect in (Effect.DENY, Effect.CONFIRM, Effect.ALLOW):
         if matched[effect]:
-            return _Verdict(effect, tuple(matched[effect]), ())
-    return _Verdict(policy.default, (), ())
+            return Verdict(effect, tuple(matched[effect]), ())
+    return Verdict(policy.default, (), ())
 
 
 def _group_errors(rules: list[Rule], errors: list[str]) -> list[str]:
@@ -347,161 +282,3 @@ def _run(rule: Rule, context: Any) -> bool | str:
 def _short(err: BaseException) -> str:
     text = str(err).split(". ")[0].splitlines()[0] if str(err) else type(err).__name__
     return text[:200]
-
-
-def _build(
-    policy: OutcomePolicy,
-    call: ToolCall,
-    decision_id: str,
-    args_digest: str,
-    facts: Facts,
-    activation: dict[str, Any],
-    verdict: _Verdict,
-    fixed: tuple[str, str] | None = None,
-) -> Decision:
-    logging = facts.logging
-    for rule in verdict.rules:
-        if rule.logging is not None:
-            logging = logging.merge(rule.logging)
-    if logging is not facts.logging:
-        facts = replace(facts, logging=logging)
-    hidden = _hider(logging)
-    rule_ids: tuple[str, ...]
-    if fixed is not None:
-        rule_ids, reason = (fixed[0],), fixed[1]
-    elif verdict.errors and not verdict.rules:
-        rule_ids = tuple(r.id for r in verdict.errored) or ("guardrail:error",)
-        reason = "; ".join(verdict.errors)
-    elif verdict.rules:
-        rule_ids = tuple(r.id for r in (*verdict.rules, *verdict.errored))
-        reasons = [_reason(r, activation, hidden, verdict.notes) for r in verdict.rules]
-        reason = "; ".join(dict.fromkeys(reasons))  # each reason once, in rule order
-    else:
-        rule_ids, reason = (f"guardrail:default-{policy.default.value}",), _default_reason(facts)
-    instruction = _instruction(verdict, facts.tool, reason, activation, hidden)
-    return Decision(
-        effect=verdict.effect,
-        tool=facts.tool,
-        call_id=call.id,
-        rule_ids=rule_ids,
-        reason=reason,
-        instruction=instruction,
-        policy_name=policy.name,
-        policy_version=policy.version,
-        policy_digest=policy.digest,
-        args_digest=args_digest,
-        decision_id=decision_id,
-        facts=facts,
-        controls=tuple(sorted({c for r in verdict.rules for c in r.controls})),
-        errors=verdict.errors,
-        credential=_grant(verdict),
-    )
-
-
-def _grant(verdict: _Verdict) -> CredentialGrant | None:
-    """The credential the deciding rules ask for: the shortest-lived if several do."""
-    if verdict.effect is Effect.DENY:
-        return None
-    grants = [r.credential for r in verdict.rules if r.credential is not None]
-    return min(grants, key=lambda g: g.ttl_s) if grants else None
-
-
-def _reason(
-    rule: Rule,
-    activation: dict[str, Any],
-    hidden: Callable[[str], bool],
-    notes: Mapping[str, str],
-) -> str:
-    note = notes.get(rule.id)
-    text = rule.reason.render(activation, hidden) if rule.reason else None
-    if text is None or (note and "<missing>" in text):
-        text = note or f"rule '{rule.id}' ({rule.effect.value})"
-    elif note:
-        text = f"{text} ({note})"
-    return text
-
-
-def _default_reason(facts: Facts) -> str:
-    if facts.intent == UNKNOWN:
-        return (
-            f"tool '{facts.tool}' has no known intent; declare one with "
-            f"@guard.tool(intent=...) or map it under 'tools:' in the policy"
-        )
-    return f"no rule allows intent '{facts.intent}' for tool '{facts.tool}' (default deny)"
-
-
-def _instruction(
-    verdict: _Verdict,
-    tool: str,
-    reason: str,
-    activation: dict[str, Any],
-    hidden: Callable[[str], bool],
-) -> str:
-    custom = next((r.instruction for r in verdict.rules if r.instruction is not None), None)
-    if custom is not None:
-        return custom.render(activation, hidden)
-    if verdict.effect is Effect.ALLOW:
-        return f"The call to `{tool}` is allowed."
-    if verdict.effect is Effect.CONFIRM:
-        return (
-            f"The call to `{tool}` needs a human approval ({reason}). Do not retry it; "
-            f"ask the user to approve it."
-        )
-    return (
-        f"The call to `{tool}` was blocked by policy ({reason}). Do not retry it with the "
-        f"same arguments; tell the user why, or ask them how to proceed."
-    )
-
-
-def _hider(logging: LoggingRequirement) -> Callable[[str], bool]:
-    hidden = logging.redact
-
-    def is_hidden(path: str) -> bool:
-        return any(
-            h == path
-            or h.startswith((path + ".", path + "["))
-            or path.startswith((h + ".", h + "["))
-            for h in hidden
-        )
-
-    return is_hidden
-
-
-def refusal(
-    policy: OutcomePolicy,
-    call: ToolCall,
-    rule_id: str,
-    reason: str,
-    *,
-    errors: tuple[str, ...] = (),
-) -> Decision:
-    """A deny reached before any facts exist (bad name, refused arguments, internal error)."""
-    return _fixed(policy, call, _new_id(), rule_id, reason, errors)
-
-
-def _fixed(
-    policy: OutcomePolicy,
-    call: ToolCall,
-    decision_id: str,
-    rule_id: str,
-    reason: str,
-    errors: tuple[str, ...] = (),
-) -> Decision:
-    tool = normalize_tool_name(call.tool) or repr(call.tool)[:MAX_TOOL_NAME]
-    return Decision(
-        effect=Effect.DENY,
-        tool=tool,
-        call_id=str(call.id),
-        rule_ids=(rule_id,),
-        reason=reason,
-        instruction=(
-            f"The call to `{tool}` was blocked ({reason}). Do not retry it as is; "
-            f"fix the call or ask the user."
-        ),
-        policy_name=policy.name,
-        policy_version=policy.version,
-        policy_digest=policy.digest,
-        args_digest="",
-        decision_id=decision_id,
-        errors=errors,
-    )
