@@ -19,14 +19,20 @@ import httpx
 from opentelemetry.trace import Span, TracerProvider
 
 from guardrail import _semconv as sc
-from guardrail._asking import ask_async, ask_sync, denied, passthrough
+from guardrail._asking import (
+    ask_async,
+    ask_sync,
+    close_request,
+    denied,
+    open_request,
+    passthrough,
+)
 from guardrail._canonical import canonical_args, digest
 from guardrail._confirm import (
     ApprovalLedger,
     ApprovalStore,
     ConfirmationRequest,
     Confirmer,
-    as_approval,
 )
 from guardrail._context import ContextFacts, ContextSources, ProviderFn
 from guardrail._decide import Subject, evaluate_call, normalize_tool_name, refusal
@@ -292,13 +298,17 @@ class Guard:
                 decision, args = self._decide_for_run(call, scope)
                 edited = None
                 if decision.effect is Effect.CONFIRM:
-                    request = self._open_request(span, decision, args, scope, asker)
+                    request = open_request(
+                        self._recorder, self._ledger, span, decision, args, scope, asker
+                    )
                     if isinstance(request, Decision):
                         decision = request
                     else:
                         assert asker is not None  # _open_request refused the call otherwise
                         answer = self._pending(span, decision, scope, args, asker, request)
-                        decision, edited = self._close_request(span, decision, request, answer)
+                        decision, edited = close_request(
+                            self._recorder, self._ledger, span, decision, request, answer
+                        )
                 if edited is not None:
                     self._record_edit(span, decision, scope, args)
                     call = ToolCall(call.tool, edited, call.id)
@@ -340,7 +350,9 @@ class Guard:
                     decision, args = await asyncio.to_thread(self._decide_for_run, call, scope)
                 edited = None
                 if decision.effect is Effect.CONFIRM:
-                    request = self._open_request(span, decision, args, scope, asker)
+                    request = open_request(
+                        self._recorder, self._ledger, span, decision, args, scope, asker
+                    )
                     if isinstance(request, Decision):
                         decision = request
                     else:
@@ -350,7 +362,9 @@ class Guard:
                         except passthrough(asker):
                             self._record_pending(span, decision, scope, args)
                             raise
-                        decision, edited = self._close_request(span, decision, request, answer)
+                        decision, edited = close_request(
+                            self._recorder, self._ledger, span, decision, request, answer
+                        )
                 if edited is not None:
                     self._record_edit(span, decision, scope, args)
                     call = ToolCall(call.tool, edited, call.id)
@@ -463,29 +477,6 @@ class Guard:
 
     # -- confirmation -----------------------------------------------------------------------
 
-    def _open_request(
-        self,
-        span: Span,
-        decision: Decision,
-        args: dict[str, Any],
-        scope: Scope,
-        confirmer: Confirmer | None,
-    ) -> ConfirmationRequest | Decision:
-        if confirmer is None:
-            return denied(
-                decision,
-                "guardrail:no-confirmer",
-                f"{decision.reason}; it needs a human approval and no confirmer is configured",
-            )
-        subject = scope.subject
-        request = self._ledger.open(decision, args, subject.principal, subject.task)
-        self._recorder.event(
-            span,
-            sc.EVENT_CONFIRM_REQUESTED,
-            {sc.APPROVAL_ID: request.approval_id, sc.REASON: decision.reason},
-        )
-        return request
-
     def _pending(
         self,
         span: Span,
@@ -513,39 +504,6 @@ class Guard:
     ) -> None:
         self._record(span, decision, scope, args)
         span.set_attribute(sc.OUTCOME, "edited")
-
-    def _close_request(
-        self, span: Span, decision: Decision, request: ConfirmationRequest, answer: object
-    ) -> tuple[Decision, Mapping[str, object] | None]:
-        """The final decision after an answer, and the edited arguments if the human edited."""
-        if isinstance(answer, Decision):  # the confirmer failed or timed out
-            self._ledger.withdraw(request.approval_id)
-            return answer, None
-        approval = as_approval(answer, request, "confirmer")
-        problem = self._ledger.redeem(approval)
-        verdict = "refused" if problem else "edited" if approval.edited_args else "approved"
-        self._recorder.event(
-            span,
-            sc.EVENT_CONFIRM_ANSWERED,
-            {
-                sc.APPROVAL_ID: request.approval_id,
-                sc.APPROVER: approval.approver[:128],
-                sc.DECISION: verdict,
-            },
-        )
-        if problem is not None:
-            reason = f"{decision.reason}; not confirmed: {problem}"
-            return denied(decision, "guardrail:not-confirmed", reason), None
-        if approval.edited_args is not None:
-            return decision, approval.edited_args
-        allowed = replace(
-            decision,
-            effect=Effect.ALLOW,
-            approval_id=request.approval_id,
-            approver=approval.approver,
-            instruction=f"The call to `{decision.tool}` was approved and runs.",
-        )
-        return allowed, None
 
 
 def _denial(decision: Decision, on_deny: OnDeny) -> Any:

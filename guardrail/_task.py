@@ -13,7 +13,7 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from guardrail._decide import Subject
+from guardrail._subject import Subject
 from guardrail._evidence import Recorder, subject_attributes
 from guardrail._model import ANONYMOUS, NO_TASK, Principal, Task
 
