@@ -13,9 +13,9 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from guardrail._subject import Subject
 from guardrail._evidence import Recorder, subject_attributes
 from guardrail._model import ANONYMOUS, NO_TASK, Principal, Task
+from guardrail._subject import Subject
 
 
 @dataclass(frozen=True, slots=True)
