@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -101,7 +102,7 @@ NO_TASK = Task(goal="", id="no-task")
 
 
 def _call_id() -> str:
-    return f"call-{uuid.uuid4().hex[:16]}"
+    return f"call-{os.urandom(8).hex()}"
 
 
 @dataclass(frozen=True, slots=True)

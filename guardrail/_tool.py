@@ -101,6 +101,8 @@ def guard_function(
         }
 
         def run(final: Mapping[str, object]) -> Any:
+            if final is decided and not takes_credential:  # the common case, as called
+                return fn(*bound.args, **bound.kwargs)
             kept = {k: v for k, v in bound.arguments.items() if k in _RECEIVERS}
             if takes_credential:
                 kept[INJECTED] = current_credential()
