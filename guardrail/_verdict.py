@@ -77,7 +77,8 @@ def build(
         reasons = [_reason(r, activation, hidden, verdict.notes) for r in verdict.rules]
         reason = "; ".join(dict.fromkeys(reasons))  # each reason once, in rule order
     else:
-        rule_ids, reason = (f"guardrail:default-{policy.default.value}",), default_reason(facts)
+        rule_ids = (f"guardrail:default-{policy.default.value}",)
+        reason = default_reason(facts) + anonymous_hint(activation["principal"]["id"])
     instruction = _instruction(verdict, facts.tool, reason, activation, hidden)
     return Decision(
         effect=verdict.effect,
@@ -128,6 +129,16 @@ def default_reason(facts: Facts) -> str:
             f"@guard.tool(intent=...) or map it under 'tools:' in the policy"
         )
     return f"no rule allows intent '{facts.intent}' for tool '{facts.tool}' (default deny)"
+
+
+def anonymous_hint(principal_id: str) -> str:
+    """A hint for the commonest surprise: a call made outside any task has no principal."""
+    if principal_id != "anonymous":
+        return ""
+    return (
+        "; the call was made outside any guard.task(...), as principal 'anonymous': "
+        "enter a task with a principal, or pass principal=..."
+    )
 
 
 def _instruction(

@@ -234,3 +234,8 @@ def test_the_time_budget_denies() -> None:
     guard = Guard(policy(TASKS), decision_budget_s=-1.0)
     d = guard.decide(ToolCall("read_logs", {}))
     assert d.effect is Effect.DENY and "time budget" in d.reason
+
+
+def test_a_call_outside_any_task_says_so(shop_guard: Guard) -> None:
+    d = shop_guard.decide(ToolCall("buy_item", {"item": "x", "amount": 1.0, "vendor_url": SHOP}))
+    assert d.effect is Effect.DENY and "outside any guard.task" in d.reason

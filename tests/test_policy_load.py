@@ -157,3 +157,8 @@ def test_policy_error_is_a_value_error() -> None:
 def test_yaml_booleans_where_strings_belong_get_a_quoting_fix() -> None:
     err = refused(HEAD + "rules:\n  - {id: no, intent: read, effect: deny}\n")
     assert err.problems[0].line == 5 and "quote the value" in err.problems[0].fix
+
+
+def test_policy_tool_names_must_be_plain_ascii() -> None:
+    err = refused(HEAD + "tools:\n  buy_\u0456tem: {intent: purchase}\n")
+    assert "not a plain ASCII name" in err.problems[0].message

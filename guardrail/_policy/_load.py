@@ -39,6 +39,7 @@ BUILTIN_INTENTS = frozenset(
     }
 )
 _SUFFIXES = (".yaml", ".yml")
+_TOOL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
 
 
 @dataclass
@@ -225,6 +226,13 @@ def _rule_id(data: Any, loc: DataPath) -> str | None:
 
 def _merge_tools(f: _File, doc: PolicyDocument, tools: dict[str, ToolSpec]) -> None:
     for name, spec in doc.tools.items():
+        if not _TOOL_NAME.match(name):
+            f.problem(
+                ("tools", name),
+                f"tool name {name!r} is not a plain ASCII name",
+                "use letters, digits, '_', '.' or '-': a look-alike name must never map a tool",
+            )
+            continue
         tool = ToolSpec(name=name, **spec.model_dump())
         if name in tools and tools[name] != tool:
             f.problem(
