@@ -10,7 +10,8 @@ import itertools
 import logging
 import os
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar, overload
@@ -100,7 +101,10 @@ class Guard:
         self._sequence = itertools.count(1)
         self._confirm_timeout_s = confirm_timeout_s
         self._budget_s = decision_budget_s
-        self._on_decision = on_decision
+        self._listeners: tuple[Callable[[Decision], object], ...] = (
+            (on_decision,) if on_decision else ()
+        )
+        self._listeners_lock = threading.Lock()
         self._evidence = Evidence(self._recorder, spool)
         self._issuer = credentials
         self._sources = (
@@ -118,6 +122,22 @@ class Guard:
     def policy(self) -> OutcomePolicy:
         """The compiled policy this guard enforces."""
         return self._policy
+
+    @contextmanager
+    def listening(self, listener: Callable[[Decision], object]) -> Iterator[None]:
+        """Call ``listener`` with every final decision of a guarded call while inside.
+
+        Its errors are logged and never change a decision.
+        """
+        with self._listeners_lock:
+            self._listeners = (*self._listeners, listener)
+        try:
+            yield
+        finally:
+            with self._listeners_lock:
+                kept = list(self._listeners)
+                kept.remove(listener)
+                self._listeners = tuple(kept)
 
     @property
     def tools(self) -> Mapping[str, ToolSpec]:
@@ -467,12 +487,14 @@ class Guard:
             _log.warning(
                 "guardrail: could not record decision %s", decision.decision_id, exc_info=True
             )
-        if self._on_decision is not None:
+        for listener in self._listeners:
             try:
-                self._on_decision(decision)
+                listener(decision)
             except Exception:
                 _log.warning(
-                    "guardrail: on_decision failed for %s", decision.decision_id, exc_info=True
+                    "guardrail: a decision listener failed for %s",
+                    decision.decision_id,
+                    exc_info=True,
                 )
 
     # -- confirmation -----------------------------------------------------------------------

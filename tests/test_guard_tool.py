@@ -386,3 +386,23 @@ def test_explicit_principal_and_confirmer_override_the_scope(shop_policy: Outcom
         confirmer=CallbackConfirmer(lambda r: True),
     )
     assert result == "ran 900.0"
+
+
+def test_decision_listeners_see_every_final_decision_and_cannot_break_calls(
+    shop_guard: Guard,
+) -> None:
+    seen: list[Decision] = []
+
+    def broken(decision: Decision) -> None:
+        raise RuntimeError("metrics backend down")
+
+    buy_item = make_tool(shop_guard, [])
+    with shop_guard.task("restock", principal=BUYER), shop_guard.listening(seen.append):
+        with shop_guard.listening(broken):
+            assert buy_item("chair", 1.0) == "bought chair"
+        with pytest.raises(ToolCallDenied):
+            buy_item("gpu", 1.0, "https://evil.example/")
+    assert [d.effect for d in seen] == [Effect.ALLOW, Effect.DENY]
+    with shop_guard.task("restock", principal=BUYER):
+        buy_item("chair", 2.0)
+    assert len(seen) == 2  # no longer listening

@@ -131,9 +131,7 @@ def _dispatch(
     seen: Callable[[Decision], None],
 ) -> Any:
     """Call a tool by the name the model gave; a name with no tool is still decided."""
-    guard_listener = guard._on_decision
-    guard._on_decision = seen
-    try:
+    with guard.listening(seen):
         tool = tools.get(name)
         if tool is None:
             return guard.execute(ToolCall(name, args), lambda _: None, on_deny=lambda _: None)
@@ -141,8 +139,6 @@ def _dispatch(
             return tool(**args)
         except Exception as err:
             return err
-    finally:
-        guard._on_decision = guard_listener
 
 
 def _short_args(args: dict[str, Any]) -> str:
