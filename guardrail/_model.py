@@ -260,6 +260,7 @@ class Decision:
                 if facts
                 else None
             ),
+            "context": dict(facts.context) if facts else {},
             "controls": list(self.controls),
             "errors": list(self.errors),
             "approval_id": self.approval_id,

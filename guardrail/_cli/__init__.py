@@ -260,6 +260,9 @@ def _print_decision(d: Decision) -> None:
             f"  logging:     level={d.facts.logging.level} redact="
             f"{list(d.facts.logging.redact)} durable={d.facts.logging.durable}"
         )
+    if d.facts and d.facts.context:
+        facts = ", ".join(f"{k}: {v}" for k, v in d.facts.context.items())
+        click.echo(f"  context:     {facts}")
     if d.controls:
         click.echo(f"  controls:    {', '.join(d.controls)}")
     click.echo(f"  policy:      {d.policy_name} {d.policy_version} {d.policy_digest[:19]}")
