@@ -126,7 +126,17 @@ def read_answer(answer: object, request: ConfirmationRequest) -> Approval:
 
 # -- guarded tools -------------------------------------------------------------------------
 
-_CALL: ContextVar[tuple[object, str | None] | None] = ContextVar("guardrail_lc_call", default=None)
+
+class _Pending:
+    """The call in flight: the model's raw input, its call id, and whether the guard got it."""
+
+    __slots__ = ("call_id", "raw", "reached")
+
+    def __init__(self, raw: object, call_id: str | None) -> None:
+        self.raw, self.call_id, self.reached = raw, call_id, False
+
+
+_CALL: ContextVar[_Pending | None] = ContextVar("guardrail_lc_call", default=None)
 
 
 class _Run:
@@ -159,9 +169,14 @@ class GuardedTool(BaseTool):
         self, tool_input: Any, *args: Any, tool_call_id: str | None = None, **kwargs: Any
     ) -> Any:
         """Run through the guard (LangChain's ``invoke`` and ``batch`` come here)."""
-        token = _CALL.set((tool_input, tool_call_id))
+        pending = _Pending(tool_input, tool_call_id)
+        token = _CALL.set(pending)
         try:
             return super().run(tool_input, *args, tool_call_id=tool_call_id, **kwargs)
+        except BaseException as err:
+            if not pending.reached:  # LangChain refused the input before the guard saw it
+                self._refused(err)
+            raise
         finally:
             _CALL.reset(token)
 
@@ -169,9 +184,14 @@ class GuardedTool(BaseTool):
         self, tool_input: Any, *args: Any, tool_call_id: str | None = None, **kwargs: Any
     ) -> Any:
         """Async twin of `run` (``ainvoke`` and ``abatch`` come here)."""
-        token = _CALL.set((tool_input, tool_call_id))
+        pending = _Pending(tool_input, tool_call_id)
+        token = _CALL.set(pending)
         try:
             return await super().arun(tool_input, *args, tool_call_id=tool_call_id, **kwargs)
+        except BaseException as err:
+            if not pending.reached:  # LangChain refused the input before the guard saw it
+                self._refused(err)
+            raise
         finally:
             _CALL.reset(token)
 
@@ -217,9 +237,23 @@ class GuardedTool(BaseTool):
             confirmer=step.confirmer,
         )
 
+    def _refused(self, err: BaseException) -> None:
+        """LangChain rejected the input before the guard could decide: record the attempt."""
+        call, _ = self._call({})  # the raw input and call id are still in _CALL
+        step = _RUN.get() or _Run(None, None, None)
+        self._guard.refuse(
+            call,
+            f"the tool refused the arguments before they could be decided ({type(err).__name__})",
+            principal=step.principal,
+            task=step.task,
+        )
+
     def _call(self, parsed: dict[str, Any]) -> tuple[ToolCall, str | None]:
         """The call as the model made it: raw arguments, injected ones left out."""
-        raw, call_id = _CALL.get() or (parsed, None)
+        pending = _CALL.get()
+        if pending is not None:
+            pending.reached = True
+        raw, call_id = (pending.raw, pending.call_id) if pending else (parsed, None)
         args: Any = raw  # anything but a mapping or a string is refused by the guard
         if isinstance(raw, str):
             fields = self._inner.visible

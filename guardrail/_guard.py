@@ -222,6 +222,24 @@ class Guard:
         # the policy's map wins: security owners decide what a tool is for
         return self._policy.tools.get(name) or self._tools.get(name)
 
+    def refuse(
+        self,
+        call: ToolCall,
+        reason: str,
+        *,
+        principal: Principal | None = None,
+        task: Task | None = None,
+    ) -> Decision:
+        """Record a call that was refused before it could be decided (a framework's schema
+        rejected its arguments, say): a deny with its evidence, so no attempt goes unseen."""
+        scope = self._scope(principal, task)
+        decision = refusal(self._policy, call, "guardrail:refused-upstream", reason)
+        with self._recorder.call_span(_span_name(call), str(call.id), None) as span:
+            decision = self._evidence.persist(span, decision, scope, {})
+            self._record(span, decision, scope, {})
+            self._recorder.finish(span, decision, nested=_nested(span))
+        return decision
+
     def _refuse(self, call: ToolCall, reason: str) -> Decision:
         return refusal(self._policy, call, "guardrail:error", reason, errors=(reason,))
 
