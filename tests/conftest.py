@@ -6,6 +6,7 @@ import os
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -70,3 +71,8 @@ def shop_policy() -> OutcomePolicy:
 @pytest.fixture
 def shop_guard(shop_policy: OutcomePolicy, provider: TracerProvider) -> Guard:
     return Guard(shop_policy, tracer_provider=provider)
+
+
+def attrs(span: Any) -> dict[str, Any]:
+    """A finished span's attributes as a plain dict (the SDK types them as optional)."""
+    return dict(span.attributes or {})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from langchain.agents import create_agent
@@ -90,9 +91,9 @@ def instrumented() -> dict[str, Any]:
     }
 
 
-def _tree(exporter: Any, prefix: str) -> list[list[str]]:
+def _tree(exporter: Any, prefix: str) -> list[list[str | None]]:
     spans = exporter.get_finished_spans()
-    names = {s.context.span_id: s.name for s in spans}
+    names: dict[int, str] = {s.context.span_id: s.name for s in spans}
     return [
         [s.name, names.get(s.parent.span_id) if s.parent else None]
         for s in spans
@@ -102,6 +103,9 @@ def _tree(exporter: Any, prefix: str) -> list[list[str]]:
 
 if __name__ == "__main__":
     command, *rest = sys.argv[1:]
-    print(
-        json.dumps({"pause": pause, "resume": resume, "instrumented": instrumented}[command](*rest))
-    )
+    commands: dict[str, Callable[..., dict[str, Any]]] = {
+        "pause": pause,
+        "resume": resume,
+        "instrumented": instrumented,
+    }
+    print(json.dumps(commands[command](*rest)))

@@ -32,6 +32,7 @@ from guardrail.approvals import (
     SqliteApprovalStore,
     sign,
 )
+from tests.conftest import attrs
 
 SECRET = b"shared-approval-secret"
 URL = "https://approvals.test/requests"
@@ -91,13 +92,13 @@ def test_a_signed_approval_runs_the_call_and_names_the_approver(
     assert json.loads(body)["args"]["amount"] == 900.0
     span = next(s for s in exporter.get_finished_spans() if s.name == "execute_tool buy_item")
     answered = next(e for e in span.events if e.name == "guardrail.confirmation.answered")
-    assert answered.attributes["guardrail.approval.approver"] == "alice@example.com"
+    assert attrs(answered)["guardrail.approval.approver"] == "alice@example.com"
 
 
 @respx.mock
 def test_pending_answers_are_polled(shop_policy: OutcomePolicy) -> None:
     respx.post(URL).mock(side_effect=lambda r: signed(answer_from(r, "pending")))
-    state = {"polls": 0, "answer": None}
+    state: dict[str, Any] = {"polls": 0, "answer": None}
 
     def poll(request: httpx.Request) -> httpx.Response:
         state["polls"] += 1

@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pydantic import ValidationError
 
 from guardrail import Guard, Principal, ToolCall, ToolCallDenied
-from tests.conftest import policy
+from tests.conftest import attrs, policy
 
 POLICY = """
 apiVersion: guardrail/v1
@@ -94,11 +94,11 @@ class Harness:
         async def afetch(url: str) -> str:
             return fetch(url)
 
-        self.sync = {
+        self.sync: dict[str, Callable[..., Any]] = {
             "transfer_funds": self.guard.tool(intent="transfer_funds")(transfer_funds),
             "fetch": self.guard.tool(intent="read", destinations=["url"])(fetch),
         }
-        self.asyncs = {  # the same declarations under the same names
+        self.asyncs: dict[str, Callable[..., Any]] = {  # same declarations, same names
             "transfer_funds": self.guard.tool(name="transfer_funds", intent="transfer_funds")(
                 atransfer_funds
             ),
@@ -163,12 +163,10 @@ def test_no_case_runs_the_tool_on_any_entry_point(
     if result is not None:  # LangChain answers the model with an error message instead
         assert getattr(result, "status", None) == "error", (name, entry, result)
     spans = [
-        s
-        for s in exporter.get_finished_spans()
-        if s.attributes.get("guardrail.decision") is not None
+        s for s in exporter.get_finished_spans() if attrs(s).get("guardrail.decision") is not None
     ]
-    assert len(spans) == 1 and spans[0].attributes["guardrail.decision"] == "deny"
-    reason = spans[0].attributes["guardrail.reason"]
+    assert len(spans) == 1 and attrs(spans[0])["guardrail.decision"] == "deny"
+    reason = attrs(spans[0])["guardrail.reason"]
     assert "\n" not in reason  # one line per event: no forged log lines
 
 
@@ -193,7 +191,7 @@ def test_the_legitimate_calls_still_run(provider: TracerProvider, entry: str) ->
 def test_tool_name_smuggling(provider: TracerProvider, name: str) -> None:
     harness = Harness(provider)
     ran: list[str] = []
-    decision = harness.guard.execute(
+    decision: Any = harness.guard.execute(
         ToolCall(name, {"to": "alice", "amount": 5.0}),
         lambda a: ran.append("x"),
         on_deny=lambda d: d,
@@ -206,5 +204,5 @@ def test_the_raw_function_is_not_one_attribute_away(provider: TracerProvider) ->
     import inspect
 
     harness = Harness(provider)
-    guarded: Callable[..., Any] = harness.sync["transfer_funds"]
+    guarded = harness.sync["transfer_funds"]
     assert inspect.unwrap(guarded) is guarded and not hasattr(guarded, "__wrapped__")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -148,13 +149,15 @@ def test_a_rule_that_cannot_be_evaluated_denies(shop_guard: Guard) -> None:
 
 def test_decide_never_raises_on_nonsense() -> None:
     guard = Guard(policy(BOUND_ONLY))
-    for call in (
-        ToolCall(None, {}),
-        ToolCall("pay", None),
-        ToolCall("pay", [1, 2]),  # type: ignore[arg-type]
-        ToolCall(123, {"amount": 1}),
-        ToolCall("pay", {1: 2}),
-    ):  # type: ignore[arg-type,dict-item]
+    nonsense: list[tuple[Any, Any]] = [
+        (None, {}),
+        ("pay", None),
+        ("pay", [1, 2]),
+        (123, {"amount": 1}),
+        ("pay", {1: 2}),
+    ]
+    for tool, args in nonsense:
+        call = ToolCall(tool, args)
         assert guard.decide(call).effect is Effect.DENY
     assert guard.decide(ToolCall("pay", {}), principal="root").effect is Effect.DENY  # type: ignore[arg-type]
 

@@ -19,7 +19,7 @@ from opentelemetry.trace import StatusCode
 
 from guardrail import Guard, OutcomePolicy, Principal, ToolCallDenied
 from guardrail.telemetry import OtlpJsonFileExporter
-from tests.conftest import PURCHASE_POLICY, policy
+from tests.conftest import PURCHASE_POLICY, attrs, policy
 
 BUYER = Principal(
     id="agent:buyer", roles=("buyer",), delegation=(Principal(id="human:bob", kind="human"),)
@@ -28,7 +28,7 @@ SHOP = "https://acme.example/shop"
 CARD = "4111 1111 1111 1111"
 
 
-def tool(guard: Guard):  # type: ignore[no-untyped-def]
+def tool(guard: Guard):
     @guard.tool(intent="purchase", resource="order")
     def buy_item(item: str, amount: float, vendor_url: str, card: str = "") -> str:
         """Buy an item from a shop."""
@@ -55,7 +55,7 @@ def test_one_span_per_call_with_genai_and_decision_attributes(
     spans = spans_by_name(exporter)
     task_span = spans["guardrail.task"][0]
     allowed, denied = spans["execute_tool buy_item"]
-    a = dict(allowed.attributes)
+    a = attrs(allowed)
     assert a["gen_ai.operation.name"] == "execute_tool" and a["gen_ai.tool.name"] == "buy_item"
     assert a["gen_ai.tool.description"] == "Buy an item from a shop."
     assert a["gen_ai.tool.call.id"].startswith("call-")
@@ -66,7 +66,7 @@ def test_one_span_per_call_with_genai_and_decision_attributes(
     assert a["guardrail.principal.chain"] == ("agent:buyer", "human:bob")
     assert a["guardrail.task.ticket"] == "OPS-1" and a["guardrail.args.digest"].startswith("sha256")
     assert a["guardrail.outcome"] == "ran" and allowed.status.status_code is StatusCode.UNSET
-    d = dict(denied.attributes)
+    d = attrs(denied)
     assert d["guardrail.decision"] == "deny" and d["error.type"] == "guardrail.denied"
     assert denied.status.status_code is StatusCode.ERROR
     assert d["guardrail.sequence"] == a["guardrail.sequence"] + 1
@@ -88,10 +88,10 @@ def test_arguments_appear_only_as_logging_allows(
     with guard.task("restock", principal=BUYER):
         tool(guard)("chair", 120.0, f"{SHOP}?t={token}", card=CARD)
     span = exporter.get_finished_spans()[0]
-    shown = json.loads(span.attributes["gen_ai.tool.call.arguments"])
+    shown = json.loads(attrs(span)["gen_ai.tool.call.arguments"])
     assert shown["item"] == "chair" and shown["card"].startswith("redacted:hmac-sha256:")
     assert shown["vendor_url"].startswith("redacted:")  # the scanner found the token
-    dump = json.dumps({k: str(v) for k, v in span.attributes.items()})
+    dump = json.dumps({k: str(v) for k, v in attrs(span).items()})
     assert token not in dump and CARD not in dump
 
 
@@ -100,7 +100,7 @@ def test_metadata_level_records_names_not_values(
 ) -> None:
     with shop_guard.task("restock", principal=BUYER):
         tool(shop_guard)("chair", 120.0, SHOP, card=CARD)
-    attributes = exporter.get_finished_spans()[0].attributes
+    attributes = attrs(exporter.get_finished_spans()[0])
     assert attributes["guardrail.args.names"] == ("amount", "card", "item", "vendor_url")
     assert "gen_ai.tool.call.arguments" not in attributes
 
@@ -118,13 +118,13 @@ def test_a_framework_tool_span_gets_a_child_decision_span(
     spans = spans_by_name(exporter)
     child = spans["guardrail.decision buy_item"][0]
     assert len(spans["execute_tool buy_item"]) == 1  # the framework's, not a second one
-    assert child.attributes["guardrail.decision"] == "deny"
+    assert attrs(child)["guardrail.decision"] == "deny"
     assert child.status.status_code is StatusCode.UNSET
 
 
 def test_broken_telemetry_never_breaks_or_flips_a_call(shop_policy: OutcomePolicy) -> None:
     class Exploding(InMemorySpanExporter):
-        def export(self, spans):  # type: ignore[no-untyped-def]
+        def export(self, spans):
             raise OSError("collector unreachable")
 
     tp = TracerProvider()

@@ -19,7 +19,7 @@ tools:
 """
 
 
-def facts(tool: str, **args: object):  # type: ignore[no-untyped-def]
+def facts(tool: str, **args: object):
     d = Guard(policy(POLICY)).decide(ToolCall(tool, args))
     assert d.facts is not None, d.reason
     return d.facts

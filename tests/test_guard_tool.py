@@ -24,12 +24,13 @@ from guardrail import (
     Principal,
     ToolCallDenied,
 )
+from tests.conftest import attrs
 
 BUYER = Principal(id="agent:buyer", roles=("buyer",))
 SHOP = "https://acme.example/shop"
 
 
-def make_tool(guard: Guard, ran: list[Any], **options: Any):  # type: ignore[no-untyped-def]
+def make_tool(guard: Guard, ran: list[Any], **options: Any):
     @guard.tool(intent="purchase", resource="order", **options)
     def buy_item(item: str, amount: float, vendor_url: str = SHOP) -> str:
         """Buy an item."""
@@ -370,8 +371,8 @@ def test_inline_confirmers_run_in_the_caller_and_may_pause(
         make_tool(guard, ran)("desk", 900.0)
     assert ran == [] and confirmer.threads == [threading.current_thread().name]
     span = next(s for s in exporter.get_finished_spans() if s.name == "execute_tool buy_item")
-    assert span.attributes["guardrail.outcome"] == "awaiting-approval"
-    assert span.attributes["guardrail.decision"] == "confirm"
+    assert attrs(span)["guardrail.outcome"] == "awaiting-approval"
+    assert attrs(span)["guardrail.decision"] == "confirm"
 
 
 def test_explicit_principal_and_confirmer_override_the_scope(shop_policy: OutcomePolicy) -> None:

@@ -26,6 +26,7 @@ from guardrail._cli._demo import auto_confirmer, cross_environment_check, play
 from guardrail._cli._scenarios import APPROVED, EPISODES, REJECTED, SERVICES, simulated_services
 from guardrail.audit import records_from_spool, verify
 from guardrail.spool import Spool
+from tests.conftest import attrs
 
 
 @pytest.fixture
@@ -140,11 +141,11 @@ def test_every_call_leaves_one_span(played: Any, exporter: InMemorySpanExporter)
     rows = played[0]
     tool_spans = [s for s in exporter.get_finished_spans() if s.name.startswith("execute_tool ")]
     assert len(tool_spans) == len(rows)
-    by_id = {s.attributes["guardrail.decision.id"]: s for s in tool_spans}
+    by_id = {attrs(s)["guardrail.decision.id"]: s for s in tool_spans}
     for row in rows:
         span = by_id[row.decision.decision_id]
-        assert span.attributes["guardrail.decision"] == row.decision.effect.value
-        assert (span.attributes.get("error.type") == "guardrail.denied") is (
+        assert attrs(span)["guardrail.decision"] == row.decision.effect.value
+        assert (attrs(span).get("error.type") == "guardrail.denied") is (
             row.decision.effect is not Effect.ALLOW
         )
 
