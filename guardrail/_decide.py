@@ -37,23 +37,10 @@ from guardrail._verdict import (
 __all__ = [
     "ContextLoader",
     "Subject",
-    "evaluate",
     "evaluate_call",
     "normalize_tool_name",
     "refusal",
 ]
-
-
-def evaluate(
-    policy: OutcomePolicy,
-    call: ToolCall,
-    subject: Subject,
-    resolve: Callable[[str], ToolSpec | None],
-    *,
-    budget_s: float = 1.0,
-) -> Decision:
-    """Decide one call. Never raises; every failure becomes a deny."""
-    return evaluate_call(policy, call, subject, resolve, budget_s=budget_s)[0]
 
 
 ContextLoader = Callable[[frozenset[str], Mapping[str, Any]], ContextFacts]

@@ -137,9 +137,3 @@ def _copy_metadata(wrapper: Any, fn: Any, signature: inspect.Signature) -> None:
             setattr(wrapper, attr, value)
     wrapper.__annotations__ = dict(getattr(fn, "__annotations__", {}))
     wrapper.__signature__ = signature
-
-
-def spec_of(obj: object) -> ToolSpec | None:
-    """The declaration of a guarded function, if ``obj`` is one."""
-    spec = getattr(obj, "guardrail_tool", None)
-    return spec if isinstance(spec, ToolSpec) else None

@@ -71,10 +71,6 @@ class Condition:
     program: Any
     roots: frozenset[str]
 
-    def evaluate(self, activation: Any) -> Any:
-        """Run the program against a bound ``cel.Context``."""
-        return self.program.execute(activation)
-
 
 @dataclass(frozen=True, slots=True)
 class ExprProblem:
